@@ -1,0 +1,35 @@
+# The two set-up-and-go commands (README): `make render` and `make test`. Both work on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: render test check lint images bench clean-venv
+
+## render: create the venv if needed, then render the pack into templates/
+render: $(STAMP)
+	$(PY) -m hera_workflows render -o templates/
+
+## test: install host tools, start the Docker engine, build the local images, run ruff, mypy and the whole test suite
+test: $(STAMP)
+	PY=$(PY) bash scripts/run-tests.sh
+
+## check: fast static checks only (ruff, mypy, templates up to date)
+check: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
+	$(PY) -m hera_workflows render -o templates/ --check
+
+## images: build the base and step images on the local engine
+images: $(STAMP)
+	bash scripts/setup-host.sh && $(PY) -m hera_workflows images build --local-base
+
+## bench: run the benchmarks (BENCH_ARGS=--quick for a short run)
+bench: $(STAMP)
+	bash scripts/setup-host.sh && $(PY) -m benchmarks $(BENCH_ARGS)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+import sys
+
+from hera_workflows.cli import main
+
+sys.exit(main())

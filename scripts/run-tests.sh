@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Everything `make test` does after the venv exists. Docker-backed tests must run: a skip fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+BIN=$(dirname "$PY")
+
+export TESTCONTAINERS_RYUK_DISABLED=true
+export PACK_FAIL_ON_SKIP=1
+
+bash scripts/setup-host.sh
+echo "== static checks"
+"$BIN/ruff" check .
+"$BIN/ruff" format --check .
+"$BIN/mypy"
+echo "== local images"
+"$PY" -m hera_workflows images build --local-base
+echo "== tests"
+"$PY" -m pytest "$@"

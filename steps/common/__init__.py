@@ -1,0 +1,1 @@
+"""Helpers shared by every step program: the contract, option parsing, output writing, logging with redaction."""

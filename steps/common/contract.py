@@ -1,0 +1,78 @@
+"""The pack's contract with Argo Workflows and OpenChoreo: every name and path, defined once.
+
+Both sides import this module: the step programs (which read and write these paths) and `hera_workflows`
+(which renders them into the ClusterWorkflowTemplates). Nothing here may import anything outside the stdlib.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PACK_NAME: Final = "openchoreo-ci-pack"
+PACK_VERSION: Final = "0.1.0"
+
+# Workspace layout, identical to OpenChoreo's shipped templates so steps can be swapped one for one.
+WORKSPACE_VOLUME: Final = "workspace"
+WORKSPACE_DIR: Final = "/mnt/vol"
+SOURCE_DIR: Final = "/mnt/vol/source"
+IMAGE_ARCHIVE: Final = "/mnt/vol/app-image.tar"
+WORKLOAD_CR_FILE: Final = "/mnt/vol/workload-cr.yaml"
+WORKLOAD_DESCRIPTOR_NAME: Final = "workload.yaml"
+
+# Output parameter files. Argo reads them after the main container exits and trims one trailing newline;
+# steps write values without one.
+OUTPUTS_DIR: Final = "/tmp/outputs"
+OUTPUTS_DIR_ENV: Final = "PACK_OUTPUTS_DIR"
+
+# Secret mounts (directories). OpenChoreo's names and paths for git and registry credentials.
+GIT_SECRET_DIR: Final = "/etc/secrets/git-secret"
+REGISTRY_SECRET_DIR: Final = "/etc/secrets/registry-push-secret"
+REGISTRY_CA_DIR: Final = "/etc/secrets/registry-ca"
+API_CLIENT_SECRET_DIR: Final = "/etc/secrets/workload-publisher"
+API_CA_DIR: Final = "/etc/secrets/api-ca"
+
+# Pipeline step names. OpenChoreo matches Pod nodes by these names (v0.17: displayName; v0.16: template name).
+STEP_CHECKOUT: Final = "checkout-source"
+STEP_BUILD: Final = "build-image"
+STEP_PUBLISH: Final = "publish-image"
+STEP_GENERATE_WORKLOAD: Final = "generate-workload-cr"
+PIPELINE_ENTRYPOINT: Final = "build-workflow"
+
+# ClusterWorkflowTemplate name -> template name, as OpenChoreo ships them (v1.x).
+CWT_CHECKOUT: Final = "checkout-source"
+TEMPLATE_CHECKOUT: Final = "checkout"
+CWT_CONTAINERFILE_BUILD: Final = "containerfile-build"
+CWT_PAKETO_BUILD: Final = "paketo-buildpacks-build"
+CWT_GCP_BUILD: Final = "gcp-buildpacks-build"
+CWT_BALLERINA_BUILD: Final = "ballerina-buildpack-build"
+TEMPLATE_BUILD: Final = "build-image"
+CWT_PUBLISH: Final = "publish-image"
+TEMPLATE_PUBLISH: Final = "publish-image"
+CWT_GENERATE_WORKLOAD: Final = "generate-workload"
+TEMPLATE_GENERATE_WORKLOAD: Final = "generate-workload-cr"
+
+# Output parameter names.
+OUT_GIT_REVISION: Final = "git-revision"
+OUT_COMMIT_SHA: Final = "commit-sha"
+OUT_IMAGE: Final = "image"
+OUT_IMAGE_URL: Final = "image-url"
+OUT_IMAGE_DIGEST: Final = "image-digest"
+OUT_WORKLOAD_CR: Final = "workload-cr"
+
+GIT_REVISION_LENGTH: Final = 8
+
+# Exit codes. 75 (EX_TEMPFAIL) marks a transient failure; the publish template retries on it only.
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_TRANSIENT: Final = 75
+
+# Size budget of a Workflow object's annotations/outputs (bytes): warn above it.
+WORKLOAD_CR_WARN_BYTES: Final = 256 * 1024
+
+
+def output_file(name: str) -> str:
+    """Path of the file an output parameter is read from inside the step container."""
+    if name == OUT_WORKLOAD_CR:
+        return WORKLOAD_CR_FILE
+    return f"{OUTPUTS_DIR}/{name}"

@@ -1,0 +1,42 @@
+"""Suite-wide fixtures and rules.
+
+With PACK_FAIL_ON_SKIP=1 (set by `make test` and so by CI) any skipped test fails the run: Docker-backed
+tests must run, not skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.paths import SHARED
+
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not SHARED.is_dir():
+        raise pytest.UsageError(f"upstream reference material not found at {SHARED} (set PACK_SHARED_DIR)")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("PACK_FAIL_ON_SKIP") != "1":
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"FAIL: {len(skipped)} test(s) skipped; PACK_FAIL_ON_SKIP=1 forbids skips", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[object]:
+    """The local engine. Never skips: a missing engine is a failure of the set-up, not of the test."""
+    import docker
+
+    client = docker.from_env()
+    client.ping()
+    yield client
+    client.close()
