@@ -93,7 +93,9 @@ def parse_options(
         values[option.dest] = value
     if missing:
         raise StepError(
-            "missing required parameter(s): " + ", ".join(sorted(missing)) + f"\n\nTo see usage details:\n  {prog} --help",
+            "missing required parameter(s): "
+            + ", ".join(sorted(missing))
+            + f"\n\nTo see usage details:\n  {prog} --help",
             EXIT_USAGE,
         )
     return values

@@ -1,0 +1,173 @@
+"""Options of generate-workload-cr. Flags follow `occ workload create` (--image --descriptor -n -p -c -o)."""
+
+from __future__ import annotations
+
+from steps.common import contract
+from steps.common.cli import Option
+
+PROFILES = ("openchoreo-1.x", "openchoreo-0.17")
+API_MODES = ("off", "workloads", "legacy")
+
+OPTIONS: list[Option] = [
+    Option("image", ("--image",), "IMAGE", "the published image reference", required=True, param="image"),
+    Option(
+        "namespace",
+        ("--namespace", "-n"),
+        "NAMESPACE_NAME",
+        "OpenChoreo namespace",
+        required=True,
+        param="namespace-name",
+    ),
+    Option("project", ("--project", "-p"), "PROJECT_NAME", "OpenChoreo project", required=True, param="project-name"),
+    Option(
+        "component",
+        ("--component", "-c"),
+        "COMPONENT_NAME",
+        "OpenChoreo component",
+        required=True,
+        param="component-name",
+    ),
+    Option(
+        "app_path",
+        ("--app-path",),
+        "APP_PATH",
+        "application directory under the source root",
+        default=".",
+        param="app-path",
+    ),
+    Option("source_dir", ("--source-dir",), "SOURCE_DIR", "source root (the checkout)", default=contract.SOURCE_DIR),
+    Option(
+        "descriptor",
+        ("--descriptor",),
+        "WORKLOAD_DESCRIPTOR",
+        f"workload descriptor (default: {contract.WORKLOAD_DESCRIPTOR_NAME} in the app directory when it exists)",
+        default="",
+        param="descriptor",
+    ),
+    Option(
+        "output",
+        ("--output-path", "-o"),
+        "WORKLOAD_CR_OUTPUT",
+        "file to write the Workload CR to",
+        default=contract.WORKLOAD_CR_FILE,
+    ),
+    Option(
+        "profile",
+        ("--profile",),
+        "OPENCHOREO_PROFILE",
+        f"target OpenChoreo CR shape: {' | '.join(PROFILES)}",
+        default=PROFILES[0],
+        param="openchoreo-profile",
+    ),
+    Option(
+        "max_bytes",
+        ("--max-bytes",),
+        "WORKLOAD_CR_MAX_BYTES",
+        "fail when the CR is larger than this",
+        default="1048576",
+        param="workload-cr-max-bytes",
+    ),
+    # API contract (off unless configured). Secrets come from mounted files or env, never from parameters.
+    Option(
+        "api_mode",
+        ("--api-mode",),
+        "API_MODE",
+        f"deliver through the API server: {' | '.join(API_MODES)}",
+        default="off",
+        param="api-mode",
+    ),
+    Option(
+        "api_server_url",
+        ("--api-server-url",),
+        "API_SERVER_URL",
+        "OpenChoreo API server base URL",
+        default="",
+        param="api-server-url",
+    ),
+    Option(
+        "api_host_header",
+        ("--api-host-header",),
+        "API_HOST_HEADER",
+        "Host header for the API server",
+        default="",
+        param="api-server-host-header",
+    ),
+    Option(
+        "oauth_token_url",
+        ("--oauth-token-url",),
+        "OAUTH_TOKEN_URL",
+        "OAuth2 token endpoint",
+        default="",
+        param="oauth-token-url",
+    ),
+    Option(
+        "oauth_host_header",
+        ("--oauth-host-header",),
+        "OAUTH_HOST_HEADER",
+        "Host header for the token endpoint",
+        default="",
+        param="oauth-host-header",
+    ),
+    Option(
+        "oauth_client_id",
+        ("--oauth-client-id",),
+        "OAUTH_CLIENT_ID",
+        "OAuth2 client id",
+        default="openchoreo-workload-publisher-client",
+        param="oauth-client-id",
+    ),
+    Option(
+        "oauth_scope",
+        ("--oauth-scope",),
+        "OAUTH_SCOPE",
+        "OAuth2 scope (some IdPs require one)",
+        default="",
+        param="oauth-scope",
+    ),
+    Option(
+        "oauth_client_secret_file",
+        ("--oauth-client-secret-file",),
+        "OAUTH_CLIENT_SECRET_FILE",
+        "file holding the OAuth2 client secret (a mounted Secret)",
+        default=f"{contract.API_CLIENT_SECRET_DIR}/client-secret",
+    ),
+    Option(
+        "oauth_client_secret",
+        ("--oauth-client-secret",),
+        "OAUTH_CLIENT_SECRET",
+        "OAuth2 client secret (prefer the file); never logged",
+        default="",
+        secret=True,
+    ),
+    Option(
+        "token_file",
+        ("--token-file",),
+        "API_TOKEN_FILE",
+        "bearer token file (legacy route)",
+        default=f"{contract.API_CLIENT_SECRET_DIR}/token",
+    ),
+    Option(
+        "run_name",
+        ("--run-name",),
+        "WORKFLOW_RUN_NAME",
+        "WorkflowRun to annotate with the workload",
+        default="",
+        param="run-name",
+    ),
+    Option(
+        "ca_bundle",
+        ("--ca-bundle",),
+        "API_CA_BUNDLE",
+        "CA bundle for the API and token endpoints",
+        default=f"{contract.API_CA_DIR}/ca.crt",
+    ),
+    Option(
+        "api_tls_verify",
+        ("--api-tls-verify",),
+        "API_TLS_VERIFY",
+        "verify TLS of the API and token endpoints",
+        default="true",
+        param="api-tls-verify",
+    ),
+    Option("api_retries", ("--api-retries",), "API_RETRIES", "attempts on connection errors and 5xx", default="4"),
+]

@@ -1,0 +1,78 @@
+"""Options of the publish step (skopeo)."""
+
+from __future__ import annotations
+
+from steps.common import contract
+from steps.common.cli import Option
+
+OPTIONS: list[Option] = [
+    Option(
+        "registry",
+        ("--registry",),
+        "REGISTRY",
+        "registry host[:port][/path] to push to",
+        required=True,
+        param="registry",
+    ),
+    Option(
+        "image_name",
+        ("--image-name",),
+        "IMAGE_NAME",
+        "image name (OpenChoreo: <ns>-<project>-<component>)",
+        required=True,
+        param="image-name",
+    ),
+    Option(
+        "image_tag",
+        ("--image-tag",),
+        "IMAGE_TAG",
+        "image tag prefix; the tag is <image-tag>-<git-revision>",
+        default="v1",
+        param="image-tag",
+    ),
+    Option(
+        "git_revision",
+        ("--git-revision",),
+        "GIT_REVISION",
+        "short commit (from checkout-source)",
+        required=True,
+        param="git-revision",
+    ),
+    Option(
+        "tls_verify",
+        ("--tls-verify",),
+        "REGISTRY_TLS_VERIFY",
+        "verify the registry's TLS certificate",
+        default="true",
+        param="tls-verify",
+    ),
+    Option(
+        "retries",
+        ("--retries",),
+        "PUBLISH_RETRIES",
+        "attempts for transient push failures",
+        default="3",
+        param="push-retries",
+    ),
+    Option(
+        "archive",
+        ("--archive",),
+        "IMAGE_ARCHIVE",
+        "image to push: OCI or docker archive, or an OCI layout directory",
+        default=contract.IMAGE_ARCHIVE,
+    ),
+    Option(
+        "auth_file",
+        ("--auth-file",),
+        "REGISTRY_AUTH_FILE",
+        "docker config JSON with push credentials",
+        default=f"{contract.REGISTRY_SECRET_DIR}/.dockerconfigjson",
+    ),
+    Option(
+        "ca_dir",
+        ("--ca-dir",),
+        "REGISTRY_CA_DIR",
+        "directory of CA certificates (*.crt) for the registry",
+        default=contract.REGISTRY_CA_DIR,
+    ),
+]
