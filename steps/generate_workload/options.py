@@ -170,4 +170,18 @@ OPTIONS: list[Option] = [
         param="api-tls-verify",
     ),
     Option("api_retries", ("--api-retries",), "API_RETRIES", "attempts on connection errors and 5xx", default="4"),
+    Option(
+        "api_retry_backoff",
+        ("--api-retry-backoff",),
+        "API_RETRY_BACKOFF_SECONDS",
+        "first delay between attempts in seconds; doubles after each attempt (capped at 30)",
+        default="1",
+    ),
+    Option(
+        "api_timeout",
+        ("--api-timeout",),
+        "API_TIMEOUT_SECONDS",
+        "timeout of each API and token request in seconds",
+        default="30",
+    ),
 ]

@@ -1,0 +1,525 @@
+"""Deliver the Workload CR through the OpenChoreo API server (the v1.x contract, and the ≤0.17 legacy route).
+
+OpenChoreo ≥ 1.0 no longer reads the `workload-cr` output: the `generate-workload-cr` step itself upserts the
+Workload through the API server and records it on the WorkflowRun (contract §0, §1.6, §4.2, §5.1). Modes:
+
+- `off`: nothing is sent (the default; the CR still goes to the output file).
+- `workloads` (OpenChoreo 1.x): an OAuth2 client-credentials token (form fields, `client_secret_post`), then
+  `POST /api/v1/namespaces/{ns}/workloads` with the CR minus apiVersion/kind. On 409 a `PUT …/workloads/{name}`:
+  a full replace when the repository had a descriptor, otherwise GET + change only `spec.container.image`, so
+  edits made in the UI survive. Then, when a run name is set, the annotations `openchoreo.dev/workload` and
+  `openchoreo.dev/workload-from-source` are set on the WorkflowRun (GET/PUT, retried on 409).
+- `legacy` (OpenChoreo ≤ 0.17): `POST /api/v1/namespaces/{ns}/projects/{p}/components/{c}/workloads` with the
+  bare spec and a bearer token read from a file; the server upserts and answers 201 `{"success": true}`.
+
+Secrets (the client secret, every access token, the legacy token) are registered with the global redactor the
+moment they are read, and error messages are redacted when they are built.
+
+File options: `--oauth-client-secret-file`, `--token-file` and `--ca-bundle` default to paths inside optional
+Secret mounts. A default path that does not exist is simply not used; a path set to anything else must exist,
+or the step fails naming the option.
+
+httpx is imported only when the HTTP client is created (steps/generate_workload/apiclient.py), so the step
+runs without it when the API is off.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote, urlsplit
+
+from steps.common import contract
+from steps.common.cli import Option, parse_bool
+from steps.common.log import StepError, StepLogger, redactor
+from steps.generate_workload.apiclient import ApiClient, Response, describe
+from steps.generate_workload.options import API_MODES, OPTIONS
+
+ANNOTATION_WORKLOAD = "openchoreo.dev/workload"
+ANNOTATION_FROM_SOURCE = "openchoreo.dev/workload-from-source"
+# The WorkflowRun controller keeps updating the run's status, so a PUT can lose the race a few times.
+RUN_ANNOTATION_ATTEMPTS = 5
+RUN_CONFLICT_DELAY_SECONDS = 0.2
+MAX_RETRIES = 20
+MAX_BACKOFF_SECONDS = 30.0
+
+_OPTIONS_BY_DEST: dict[str, Option] = {option.dest: option for option in OPTIONS}
+# Options added by this module; a caller built on an older option table gets their env var or default.
+_FALLBACK_ENV = {"api_retry_backoff": ("API_RETRY_BACKOFF_SECONDS", "1"), "api_timeout": ("API_TIMEOUT_SECONDS", "30")}
+
+
+def option_name(dest: str) -> str:
+    """`--flag (env VAR)` for an option, as every error message names it."""
+    option = _OPTIONS_BY_DEST[dest]
+    return f"{option.long_flag} (env {option.env})"
+
+
+def _fail(message: str, exit_code: int = contract.EXIT_FAILURE) -> NoReturn:
+    raise StepError(redactor(message), exit_code)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Validated API options. Secret values are excluded from repr so they cannot leak through a debug print."""
+
+    mode: str
+    server_url: str
+    api_host_header: str | None
+    tls_verify: bool
+    ca_bundle: Path | None
+    retries: int
+    backoff_seconds: float
+    timeout_seconds: float
+    run_name: str | None
+    # workloads mode
+    oauth_token_url: str = ""
+    oauth_host_header: str | None = None
+    oauth_client_id: str = ""
+    oauth_scope: str | None = None
+    client_secret: str = field(default="", repr=False)
+    # legacy mode
+    token_file: Path | None = None
+    legacy_token: str = field(default="", repr=False)
+
+
+def _text(options: Mapping[str, str | bool | None], dest: str) -> str:
+    value = options.get(dest)
+    if value is None and dest in _FALLBACK_ENV:
+        env, default = _FALLBACK_ENV[dest]
+        value = os.environ.get(env) or default
+    if value is None:
+        value = _OPTIONS_BY_DEST[dest].default
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return (value or "").strip()
+
+
+def _explicit(options: Mapping[str, str | bool | None], dest: str) -> bool:
+    """True when a file option points somewhere else than its (optional) default mount."""
+    return _text(options, dest) not in ("", _OPTIONS_BY_DEST[dest].default)
+
+
+def _url(options: Mapping[str, str | bool | None], dest: str, mode: str) -> str:
+    value = _text(options, dest)
+    if not value:
+        _fail(f"{option_name(dest)} is required when --api-mode={mode}", contract.EXIT_USAGE)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(f"{option_name(dest)}: expected an http(s) URL, got {value!r}", contract.EXIT_USAGE)
+    if parts.query or parts.fragment:
+        _fail(f"{option_name(dest)}: the URL must not have a query or fragment, got {value!r}", contract.EXIT_USAGE)
+    return value.rstrip("/")
+
+
+def _number(options: Mapping[str, str | bool | None], dest: str, low: float, high: float, *, integer: bool) -> float:
+    raw = _text(options, dest)
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        _fail(f"{option_name(dest)}: expected a number, got {raw!r}", contract.EXIT_USAGE)
+    if not low <= value <= high:
+        _fail(f"{option_name(dest)}: expected {low:g}..{high:g}, got {raw!r}", contract.EXIT_USAGE)
+    return value
+
+
+def _read_secret_file(path: Path, dest: str) -> str:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        _fail(f"{option_name(dest)}: cannot read {path}: {error.strerror or error}")
+    except UnicodeDecodeError:
+        _fail(f"{option_name(dest)}: {path} is not UTF-8 text")
+    redactor.add(value)
+    if not value:
+        _fail(f"{option_name(dest)}: {path} is empty")
+    return value
+
+
+def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogger | None = None) -> ApiSettings | None:
+    """Check the API options before any work is done. None when the API is off.
+
+    Reads the client secret / legacy token (registering them with the redactor) so that a missing Secret
+    fails the step before the CR is even built. Errors name the option and its env var; exit code 2.
+    """
+    mode = _text(options, "api_mode").lower() or "off"
+    if mode not in API_MODES:
+        _fail(f"{option_name('api_mode')}: expected one of {', '.join(API_MODES)}, got {mode!r}", contract.EXIT_USAGE)
+    if mode == "off":
+        return None
+
+    server_url = _url(options, "api_server_url", mode)
+    tls_verify = parse_bool(_text(options, "api_tls_verify"), field=option_name("api_tls_verify"))
+    ca_path = Path(_text(options, "ca_bundle") or str(_OPTIONS_BY_DEST["ca_bundle"].default))
+    ca_bundle: Path | None = ca_path if ca_path.is_file() else None
+    if ca_bundle is None and _explicit(options, "ca_bundle"):
+        _fail(f"{option_name('ca_bundle')}: {ca_path} does not exist or is not a file", contract.EXIT_USAGE)
+    common: dict[str, Any] = {
+        "mode": mode,
+        "server_url": server_url,
+        "api_host_header": _text(options, "api_host_header") or None,
+        "tls_verify": tls_verify,
+        "ca_bundle": ca_bundle,
+        "retries": int(_number(options, "api_retries", 1, MAX_RETRIES, integer=True)),
+        "backoff_seconds": _number(options, "api_retry_backoff", 0, MAX_BACKOFF_SECONDS, integer=False),
+        "timeout_seconds": _number(options, "api_timeout", 0.1, 3600, integer=False),
+        "run_name": _text(options, "run_name") or None,
+    }
+    if log is not None and not tls_verify:
+        log.warning(f"TLS verification is off ({option_name('api_tls_verify')}=false)")
+
+    if mode == "legacy":
+        token_path = Path(_text(options, "token_file") or str(_OPTIONS_BY_DEST["token_file"].default))
+        if not token_path.is_file():
+            _fail(
+                f"{option_name('token_file')}: {token_path} does not exist; "
+                "--api-mode=legacy needs a bearer token file (mount the Secret there)",
+                contract.EXIT_USAGE,
+            )
+        return ApiSettings(**common, token_file=token_path, legacy_token=_read_secret_file(token_path, "token_file"))
+
+    token_url = _url(options, "oauth_token_url", mode)
+    client_id = _text(options, "oauth_client_id")
+    if not client_id:
+        _fail(f"{option_name('oauth_client_id')} is required when --api-mode={mode}", contract.EXIT_USAGE)
+    secret_path = Path(
+        _text(options, "oauth_client_secret_file") or str(_OPTIONS_BY_DEST["oauth_client_secret_file"].default)
+    )
+    inline_secret = options.get("oauth_client_secret")
+    if isinstance(inline_secret, str):
+        redactor.add(inline_secret)
+    if secret_path.is_file():
+        client_secret = _read_secret_file(secret_path, "oauth_client_secret_file")
+    elif _explicit(options, "oauth_client_secret_file"):
+        _fail(f"{option_name('oauth_client_secret_file')}: {secret_path} does not exist", contract.EXIT_USAGE)
+    elif isinstance(inline_secret, str) and inline_secret.strip():
+        client_secret = inline_secret.strip()
+    else:
+        _fail(
+            f"the OAuth2 client secret is required when --api-mode={mode}: mount it at "
+            f"{option_name('oauth_client_secret_file')} ({secret_path} does not exist) "
+            f"or set {option_name('oauth_client_secret')}",
+            contract.EXIT_USAGE,
+        )
+    return ApiSettings(
+        **common,
+        oauth_token_url=token_url,
+        oauth_host_header=_text(options, "oauth_host_header") or None,
+        oauth_client_id=client_id,
+        oauth_scope=_text(options, "oauth_scope") or None,
+        client_secret=client_secret,
+    )
+
+
+def publish(
+    workload: Mapping[str, Any],
+    *,
+    from_source: bool,
+    options: Mapping[str, str | bool | None],
+    log: StepLogger,
+) -> None:
+    """Send the validated Workload CR to the API server as `options["api_mode"]` says. No-op when off.
+
+    Raises StepError: exit 2 for bad options, 1 for a rejected request, 75 (EXIT_TRANSIENT) when connection
+    errors or 5xx responses outlast the retries.
+    """
+    settings = validate_api_options(options, log)
+    if settings is None:
+        return
+    namespace = _required_text(workload, ("metadata", "namespace"))
+    _required_text(workload, ("metadata", "name"))
+    profile = _text(options, "profile") if "profile" in options else ""
+    expected_profile = "openchoreo-0.17" if settings.mode == "legacy" else "openchoreo-1.x"
+    if profile and profile != expected_profile:
+        log.warning(f"--api-mode={settings.mode} targets OpenChoreo {expected_profile} but --profile={profile}")
+
+    with ApiClient(
+        tls_verify=settings.tls_verify,
+        ca_bundle=settings.ca_bundle,
+        retries=settings.retries,
+        backoff_seconds=settings.backoff_seconds,
+        timeout_seconds=settings.timeout_seconds,
+        log=log,
+    ) as client:
+        if settings.mode == "legacy":
+            _publish_legacy(client, settings, workload=workload, namespace=namespace, options=options, log=log)
+        else:
+            _publish_workloads(
+                client, settings, workload=workload, namespace=namespace, from_source=from_source, log=log
+            )
+
+
+def _required_text(document: Mapping[str, Any], path: tuple[str, ...]) -> str:
+    node: Any = document
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    if not isinstance(node, str) or not node:
+        _fail(f"workload CR: {'.'.join(path)} is missing or empty")
+    return node
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _json(response: Response, what: str) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        _fail(f"{describe(response)}: expected a JSON object for {what}")
+    if not isinstance(payload, dict):
+        _fail(f"{describe(response)}: expected a JSON object for {what}")
+    return payload
+
+
+class _Session:
+    """Authenticated requests: a bearer token, and on 401 exactly one token refresh for the whole step."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        settings: ApiSettings,
+        get_token: Callable[[], str],
+        log: StepLogger,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._get_token = get_token
+        self._log = log
+        self._token: str | None = None
+        self._refreshed = False
+
+    def request(self, method: str, url: str, body: Any = None) -> Response:
+        if self._token is None:
+            self._token = self._get_token()
+        response = self._send(method, url, body)
+        if response.status_code != 401:
+            return response
+        if self._refreshed:
+            _fail(f"{describe(response)}; the token was already refreshed once in this step, giving up")
+        self._refreshed = True
+        self._log.warning(f"{describe(response)}; getting a new token and retrying once")
+        previous, self._token = self._token, self._get_token()
+        if self._settings.mode == "legacy" and self._token == previous:
+            _fail(f"{describe(response)}; the token in {option_name('token_file')} was rejected")
+        response = self._send(method, url, body)
+        if response.status_code == 401:
+            _fail(f"{describe(response)}; rejected again after a token refresh")
+        return response
+
+    def _send(self, method: str, url: str, body: Any) -> Response:
+        assert self._token is not None
+        return self._client.send(
+            method,
+            url,
+            json_body=body,
+            bearer=self._token,
+            host_header=self._settings.api_host_header,
+        )
+
+
+def _failure(response: Response, hint: str = "") -> NoReturn:
+    if response.status_code == 403 and not hint:
+        hint = "the caller lacks permission (OpenChoreo's workload-publisher role grants workload:create/update)"
+    _fail(describe(response) + (f"; {hint}" if hint else ""))
+
+
+# --------------------------------------------------------------------------------------------------- workloads
+
+
+def _oauth_token(client: ApiClient, settings: ApiSettings, log: StepLogger) -> str:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": settings.oauth_client_id,
+        "client_secret": settings.client_secret,
+    }
+    if settings.oauth_scope:
+        form["scope"] = settings.oauth_scope
+    response = client.send("POST", settings.oauth_token_url, form=form, host_header=settings.oauth_host_header)
+    if response.status_code != 200:
+        _failure(response, f"check {option_name('oauth_client_id')} and the client secret")
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    token = payload.get("access_token") if isinstance(payload, dict) else None
+    if not isinstance(token, str) or not token.strip():
+        # Never echo the body: it may hold a token under another name.
+        _fail(f"{describe(response, include_body=False)}: the response has no access_token")
+    token = token.strip()
+    redactor.add(token)
+    token_type = payload.get("token_type") if isinstance(payload, dict) else None
+    if isinstance(token_type, str) and token_type.lower() != "bearer":
+        log.warning(f"token endpoint returned token_type {token_type!r}; sending it as a Bearer token")
+    log.info(f"got an access token for client {settings.oauth_client_id}")
+    return token
+
+
+def _publish_workloads(
+    client: ApiClient,
+    settings: ApiSettings,
+    *,
+    workload: Mapping[str, Any],
+    namespace: str,
+    from_source: bool,
+    log: StepLogger,
+) -> None:
+    body = {key: copy.deepcopy(value) for key, value in workload.items() if key not in ("apiVersion", "kind")}
+    name = _required_text(workload, ("metadata", "name"))
+    image = _required_text(workload, ("spec", "container", "image"))
+    session = _Session(client, settings, lambda: _oauth_token(client, settings, log), log)
+    collection = f"{settings.server_url}/api/v1/namespaces/{_segment(namespace)}/workloads"
+    item = f"{collection}/{_segment(name)}"
+
+    response = session.request("POST", collection, body)
+    if response.status_code in (200, 201):
+        log.info(f"created Workload {namespace}/{name}")
+    elif response.status_code != 409:
+        _failure(response)
+    elif from_source:
+        log.info(f"Workload {namespace}/{name} exists; replacing it with the one built from the descriptor")
+        response = session.request("PUT", item, body)
+        if response.status_code != 200:
+            _failure(response)
+        log.info(f"replaced Workload {namespace}/{name}")
+    else:
+        log.info(f"Workload {namespace}/{name} exists and the repository has no descriptor; updating only the image")
+        response = session.request("GET", item)
+        if response.status_code != 200:
+            _failure(response)
+        merged = image_only_merge(_json(response, f"Workload {namespace}/{name}"), image)
+        response = session.request("PUT", item, merged)
+        if response.status_code != 200:
+            _failure(response)
+        log.info(f"updated the image of Workload {namespace}/{name} to {image}")
+
+    if settings.run_name:
+        annotate_run(
+            session,
+            settings,
+            namespace=namespace,
+            run_name=settings.run_name,
+            body=body,
+            from_source=from_source,
+            log=log,
+        )
+    else:
+        log.info(f"no {option_name('run_name')}: the WorkflowRun is not annotated")
+
+
+def image_only_merge(existing: Mapping[str, Any], image: str) -> dict[str, Any]:
+    """The existing Workload with only `spec.container.image` changed (apiVersion/kind/status dropped)."""
+    merged = {
+        key: copy.deepcopy(value) for key, value in existing.items() if key not in ("apiVersion", "kind", "status")
+    }
+    spec = merged.get("spec")
+    if not isinstance(spec, dict):
+        spec = merged["spec"] = {}
+    container = spec.get("container")
+    if not isinstance(container, dict):
+        container = spec["container"] = {}
+    container["image"] = image
+    return merged
+
+
+def workload_annotation(body: Mapping[str, Any]) -> str:
+    """The `openchoreo.dev/workload` value: compact JSON of the CR without apiVersion/kind, no trailing newline."""
+    stripped = {key: value for key, value in body.items() if key not in ("apiVersion", "kind")}
+    return json.dumps(stripped, separators=(",", ":"), ensure_ascii=False)
+
+
+def annotate_run(
+    session: _Session,
+    settings: ApiSettings,
+    *,
+    namespace: str,
+    run_name: str,
+    body: Mapping[str, Any],
+    from_source: bool,
+    log: StepLogger,
+) -> None:
+    value = workload_annotation(body)
+    if len(value.encode()) > contract.WORKLOAD_CR_WARN_BYTES:
+        log.warning(
+            f"the {ANNOTATION_WORKLOAD} annotation is {len(value.encode())} bytes; "
+            "Kubernetes limits all annotations of an object to 256 KiB together"
+        )
+    url = f"{settings.server_url}/api/v1/namespaces/{_segment(namespace)}/workflowruns/{_segment(run_name)}"
+    for attempt in range(1, RUN_ANNOTATION_ATTEMPTS + 1):
+        response = session.request("GET", url)
+        if response.status_code == 404:
+            _failure(response, f"WorkflowRun {namespace}/{run_name} not found (from {option_name('run_name')})")
+        if response.status_code != 200:
+            _failure(response)
+        run = {key: item for key, item in _json(response, "WorkflowRun").items() if key != "status"}
+        metadata = run.get("metadata")
+        if not isinstance(metadata, dict):
+            metadata = run["metadata"] = {}
+        annotations = metadata.get("annotations")
+        if not isinstance(annotations, dict):
+            annotations = metadata["annotations"] = {}
+        annotations[ANNOTATION_WORKLOAD] = value
+        annotations[ANNOTATION_FROM_SOURCE] = "true" if from_source else "false"
+        response = session.request("PUT", url, run)
+        if response.status_code == 200:
+            log.info(f"annotated WorkflowRun {namespace}/{run_name} with the workload")
+            return
+        if response.status_code != 409:
+            _failure(response)
+        if attempt < RUN_ANNOTATION_ATTEMPTS:
+            log.warning(f"{describe(response)}; the run changed meanwhile, reading it again")
+            time.sleep(min(RUN_CONFLICT_DELAY_SECONDS, settings.backoff_seconds) * attempt)
+    _fail(
+        f"{describe(response)}; WorkflowRun {namespace}/{run_name} still conflicting after "
+        f"{RUN_ANNOTATION_ATTEMPTS} attempts",
+        contract.EXIT_TRANSIENT,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------ legacy
+
+
+def _publish_legacy(
+    client: ApiClient,
+    settings: ApiSettings,
+    *,
+    workload: Mapping[str, Any],
+    namespace: str,
+    options: Mapping[str, str | bool | None],
+    log: StepLogger,
+) -> None:
+    spec = workload.get("spec")
+    if not isinstance(spec, Mapping):
+        _fail("workload CR: spec is missing")
+    owner_value = spec.get("owner")
+    owner: Mapping[str, Any] = owner_value if isinstance(owner_value, Mapping) else {}
+    project = owner.get("projectName") or _text(options, "project")
+    component = owner.get("componentName") or _text(options, "component")
+    if not project or not component:
+        _fail("workload CR: spec.owner.projectName and spec.owner.componentName are required for --api-mode=legacy")
+    assert settings.token_file is not None
+    token_file = settings.token_file
+
+    def read_token() -> str:
+        return _read_secret_file(token_file, "token_file")
+
+    tokens = iter([settings.legacy_token])
+    session = _Session(client, settings, lambda: next(tokens, None) or read_token(), log)
+    url = (
+        f"{settings.server_url}/api/v1/namespaces/{_segment(namespace)}/projects/{_segment(str(project))}"
+        f"/components/{_segment(str(component))}/workloads"
+    )
+    response = session.request("POST", url, copy.deepcopy(dict(spec)))
+    if response.status_code not in (200, 201):
+        _failure(response)
+    payload = _json(response, "the legacy workload response")
+    if payload.get("success") is not True:
+        _failure(response, 'expected {"success": true}')
+    if settings.run_name:
+        log.info("--api-mode=legacy: the WorkflowRun is not annotated (OpenChoreo ≤0.17 reads the workload-cr output)")
+    log.info(f"upserted the Workload of component {project}/{component} through the legacy route")

@@ -1,0 +1,525 @@
+"""An OpenChoreo API server and OAuth2 token endpoint on 127.0.0.1, for the generate-workload-cr API tests.
+
+A stand-in: the real control plane needs Kubernetes, which cannot run on this machine. It follows the route
+semantics read from OpenChoreo's source (contract §5): the token endpoint (client_secret_post form fields),
+POST/GET/PUT workloads (400 unknown component, 409 exists, 422 invalid against the real v1.2.3 Workload CRD,
+404 missing), GET/PUT workflowruns with resourceVersion conflicts, and the ≤0.17 legacy upsert route.
+Faults can be injected per route: HTTP statuses (e.g. 503) and dropped connections. Every request is recorded
+with its method, path, headers and body so tests assert exactly what was sent.
+
+TLS: `make_tls_files()` creates a throwaway CA and a server certificate for 127.0.0.1 with the `openssl` CLI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import itertools
+import json
+import re
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import jsonschema
+import yaml
+
+from tests.support.paths import OPENCHOREO_1X_CRDS
+
+TOKEN_PATH = "/oauth2/token"
+_NAME = r"([^/]+)"
+_WORKLOADS = re.compile(rf"^/api/v1/namespaces/{_NAME}/workloads$")
+_WORKLOAD = re.compile(rf"^/api/v1/namespaces/{_NAME}/workloads/{_NAME}$")
+_RUN = re.compile(rf"^/api/v1/namespaces/{_NAME}/workflowruns/{_NAME}$")
+_LEGACY = re.compile(rf"^/api/v1/namespaces/{_NAME}/projects/{_NAME}/components/{_NAME}/workloads$")
+LABEL_PROJECT = "openchoreo.dev/project"
+LABEL_COMPONENT = "openchoreo.dev/component"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A CA and a server certificate (SAN IP:127.0.0.1, DNS:localhost) signed by it, made with openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = directory / "ca.key", directory / "ca.crt"
+    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "server.ext"
+    ext.write_text(
+        "basicConstraints=critical,CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+        "subjectKeyIdentifier=hash\n"
+    )
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=fake-openchoreo-test-ca",
+        "-keyout", str(ca_key), "-out", str(ca_cert),
+        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
+    openssl(
+        "x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key), "-CAcreateserial",
+        "-days", "2", "-out", str(cert), "-extfile", str(ext),
+    )  # fmt: skip
+    return TlsFiles(ca_cert=ca_cert, server_cert=cert, server_key=key)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        return {key: values[-1] for key, values in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+    @property
+    def route(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class Fault:
+    """Answer `times` requests matching method + path regex with `status` (or drop the connection).
+    With `after_handling`, the request is handled first (the server's state changes) and only the answer is lost."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int | None  # None: close the connection without an answer
+    body: dict[str, Any] | str | None
+    times: int | None  # None: forever
+    after_handling: bool = False
+    hits: int = 0
+
+
+@dataclass
+class WorkflowRun:
+    name: str
+    namespace: str
+    resource_version: int = 1
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "openchoreo.dev/v1alpha1",
+            "kind": "WorkflowRun",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "resourceVersion": str(self.resource_version),
+                "labels": dict(self.labels),
+                "annotations": dict(self.annotations),
+            },
+            "spec": copy.deepcopy(self.spec),
+            "status": {"conditions": [{"type": "WorkflowRunning", "status": "True"}]},
+        }
+
+
+@functools.cache
+def _workload_spec_validator() -> jsonschema.protocols.Validator:
+    crd = yaml.safe_load((OPENCHOREO_1X_CRDS / "openchoreo.dev_workloads.yaml").read_text())
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    return cls(schema)
+
+
+class FakeOpenChoreo:
+    """The server. Use as a context manager; `url` is the base URL (http or https on 127.0.0.1)."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "openchoreo-workload-publisher-client",
+        client_secret: str = "fake-client-secret-value",
+        required_scope: str | None = None,
+        legacy_token: str = "fake-legacy-bearer-token",
+        tls: TlsFiles | None = None,
+        api_host: str | None = None,
+        oauth_host: str | None = None,
+        echo_secrets_in_errors: bool = False,
+    ) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.required_scope = required_scope
+        self.legacy_token = legacy_token
+        self.api_host = api_host
+        self.oauth_host = oauth_host
+        self.echo_secrets_in_errors = echo_secrets_in_errors
+        self.tls = tls
+        self.requests: list[RecordedRequest] = []
+        self.components: dict[str, dict[str, str]] = {}  # namespace -> component -> project
+        self.workloads: dict[tuple[str, str], dict[str, Any]] = {}
+        self.legacy_workloads: dict[tuple[str, str], dict[str, Any]] = {}
+        self.runs: dict[tuple[str, str], WorkflowRun] = {}
+        self.valid_tokens: set[str] = set()
+        self.issued_tokens: list[str] = []
+        self.issue_expired_tokens = 0  # the next N tokens are issued already expired (the API answers 401)
+        self.run_conflicts = 0  # the next N WorkflowRun PUTs race with a controller status update
+        self.faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self._counter = itertools.count(1)
+        self._validator = _workload_spec_validator()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---------------------------------------------------------------- set-up
+    def add_component(self, namespace: str, project: str, component: str) -> None:
+        self.components.setdefault(namespace, {})[component] = project
+
+    def add_run(self, namespace: str, name: str, **annotations: str) -> WorkflowRun:
+        run = WorkflowRun(name=name, namespace=namespace, annotations=dict(annotations))
+        run.labels = {LABEL_PROJECT: "default", LABEL_COMPONENT: name.split("-run-", maxsplit=1)[0]}
+        run.spec = {"workflow": {"kind": "ClusterWorkflow", "name": "dockerfile-builder"}}
+        self.runs[(namespace, name)] = run
+        return run
+
+    def put_workload(self, namespace: str, document: dict[str, Any]) -> None:
+        stored = copy.deepcopy(document)
+        stored.setdefault("apiVersion", "openchoreo.dev/v1alpha1")
+        stored.setdefault("kind", "Workload")
+        stored["metadata"]["namespace"] = namespace
+        stored["metadata"].setdefault("resourceVersion", "1")
+        self.workloads[(namespace, stored["metadata"]["name"])] = stored
+
+    def inject(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int | None,
+        *,
+        times: int | None = 1,
+        body: dict[str, Any] | str | None = None,
+        after_handling: bool = False,
+    ) -> None:
+        """Fail matching requests: `status`, or a dropped connection when None. Before normal handling, or
+        after it with `after_handling` (the change is made, the answer is lost)."""
+        self.faults.append(Fault(method, re.compile(path_pattern), status, body, times, after_handling))
+
+    def requests_to(self, method: str, pattern: str = "") -> list[RecordedRequest]:
+        return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def token_url(self) -> str:
+        return self.url + TOKEN_PATH
+
+    def __enter__(self) -> FakeOpenChoreo:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        server = _Server(("127.0.0.1", 0), handler)
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(self.tls.server_cert), str(self.tls.server_key))
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # ---------------------------------------------------------------- handling
+    def handle(self, request: RecordedRequest) -> tuple[int, Any] | None:
+        """Status and JSON body for a request; None drops the connection."""
+        with self._lock:
+            self.requests.append(request)
+            for fault in self.faults:
+                if fault.method == request.method and fault.path.search(request.path):
+                    if fault.times is not None and fault.hits >= fault.times:
+                        continue
+                    fault.hits += 1
+                    if fault.after_handling:
+                        self._route(request)
+                    if fault.status is None:
+                        return None
+                    body = fault.body if fault.body is not None else {"error": "injected", "code": "INTERNAL_ERROR"}
+                    return fault.status, body
+            return self._route(request)
+
+    def _route(self, request: RecordedRequest) -> tuple[int, Any]:
+        if request.path == TOKEN_PATH:
+            return self._token(request)
+        return self._api(request)
+
+    def _host_ok(self, request: RecordedRequest, expected: str | None) -> bool:
+        return expected is None or request.headers.get("host") == expected
+
+    def _token(self, request: RecordedRequest) -> tuple[int, Any]:
+        if not self._host_ok(request, self.oauth_host):
+            return 404, "404 page not found (no route for this Host)"
+        if request.method != "POST":
+            return 405, {"error": "invalid_request", "error_description": "POST only"}
+        if "authorization" in request.headers:
+            return 401, {"error": "invalid_client", "error_description": "client_secret_basic is not allowed"}
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return 400, {"error": "invalid_request", "error_description": "form body expected"}
+        form = request.form()
+        if form.get("grant_type") != "client_credentials":
+            return 400, {"error": "unsupported_grant_type"}
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            description = "client authentication failed"
+            if self.echo_secrets_in_errors:
+                description += f" for secret {form.get('client_secret')!r}"
+            return 401, {"error": "invalid_client", "error_description": description}
+        if self.required_scope is not None and form.get("scope") != self.required_scope:
+            return 400, {"error": "invalid_scope", "error_description": f"scope {self.required_scope!r} required"}
+        token = f"fake-access-token-{next(self._counter)}-{'x' * 24}"
+        self.issued_tokens.append(token)
+        if self.issue_expired_tokens > 0:
+            self.issue_expired_tokens -= 1
+        else:
+            self.valid_tokens.add(token)
+        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
+
+    def _unauthorized(self, request: RecordedRequest) -> tuple[int, Any]:
+        message = "invalid or expired token"
+        if self.echo_secrets_in_errors:
+            message += f" ({request.headers.get('authorization')})"
+        return 401, {"error": message, "code": "UNAUTHORIZED"}
+
+    def _api(self, request: RecordedRequest) -> tuple[int, Any]:
+        if not self._host_ok(request, self.api_host):
+            return 404, "404 page not found (no route for this Host)"
+        auth = request.headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
+        if (match := _LEGACY.match(request.path)) is not None:
+            if token != self.legacy_token:
+                return self._unauthorized(request)
+            return self._legacy(request, *map(unquote, match.groups()))
+        if token not in self.valid_tokens:
+            return self._unauthorized(request)
+        if (match := _WORKLOADS.match(request.path)) is not None and request.method == "POST":
+            return self._create_workload(request, unquote(match.group(1)))
+        if (match := _WORKLOAD.match(request.path)) is not None:
+            namespace, name = map(unquote, match.groups())
+            if request.method == "GET":
+                stored = self.workloads.get((namespace, name))
+                if stored is None:
+                    return 404, {"error": "Workload not found", "code": "NOT_FOUND"}
+                return 200, copy.deepcopy(stored)
+            if request.method == "PUT":
+                return self._replace_workload(request, namespace, name)
+        if (match := _RUN.match(request.path)) is not None:
+            namespace, name = map(unquote, match.groups())
+            run = self.runs.get((namespace, name))
+            if run is None:
+                return 404, {"error": "WorkflowRun not found", "code": "NOT_FOUND"}
+            if request.method == "GET":
+                return 200, run.document()
+            if request.method == "PUT":
+                return self._update_run(request, run)
+        return 404, {"error": f"no route {request.method} {request.path}", "code": "NOT_FOUND"}
+
+    def _body(self, request: RecordedRequest) -> dict[str, Any] | None:
+        try:
+            body = request.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    def _invalid(self, spec: Any, name: str) -> tuple[int, Any] | None:
+        errors = sorted(self._validator.iter_errors(spec), key=lambda e: list(e.absolute_path))
+        if not errors:
+            return None
+        details = [
+            {"field": "spec." + ".".join(str(p) for p in error.absolute_path), "message": error.message}
+            for error in errors
+        ]
+        message = f'Workload.openchoreo.dev "{name}" is invalid: ' + "; ".join(
+            f"{d['field']}: {d['message']}" for d in details
+        )
+        return 422, {"error": message, "code": "UNPROCESSABLE_CONTENT", "details": details}
+
+    def _create_workload(self, request: RecordedRequest, namespace: str) -> tuple[int, Any]:
+        body = self._body(request)
+        if body is None:
+            return 400, {"error": "invalid request body", "code": "BAD_REQUEST"}
+        metadata = body.get("metadata") or {}
+        name = metadata.get("name")
+        if not name:
+            return 400, {"error": "metadata.name is required", "code": "BAD_REQUEST"}
+        spec = body.get("spec") or {}
+        owner = spec.get("owner") or {}
+        if owner.get("componentName") not in self.components.get(namespace, {}):
+            return 400, {"error": "Referenced component not found", "code": "BAD_REQUEST"}
+        if (namespace, name) in self.workloads:
+            return 409, {"error": "Workload already exists", "code": "CONFLICT"}
+        if (invalid := self._invalid(spec, name)) is not None:
+            return invalid
+        labels = dict(metadata.get("labels") or {})
+        labels[LABEL_PROJECT] = owner.get("projectName", "")
+        labels[LABEL_COMPONENT] = owner.get("componentName", "")
+        stored = {
+            "apiVersion": "openchoreo.dev/v1alpha1",
+            "kind": "Workload",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": dict(metadata.get("annotations") or {}),
+                "resourceVersion": "1",
+            },
+            "spec": spec,
+        }
+        self.workloads[(namespace, name)] = stored
+        return 201, copy.deepcopy(stored)
+
+    def _replace_workload(self, request: RecordedRequest, namespace: str, name: str) -> tuple[int, Any]:
+        existing = self.workloads.get((namespace, name))
+        if existing is None:
+            return 404, {"error": "Workload not found", "code": "NOT_FOUND"}
+        body = self._body(request)
+        if body is None:
+            return 400, {"error": "invalid request body", "code": "BAD_REQUEST"}
+        spec = body.get("spec") or {}
+        if (invalid := self._invalid(spec, name)) is not None:
+            return invalid
+        if spec.get("owner") != existing["spec"].get("owner"):
+            return 422, {
+                "error": f'Workload.openchoreo.dev "{name}" is invalid: spec.owner: Invalid value: '
+                "spec.owner is immutable",
+                "code": "UNPROCESSABLE_CONTENT",
+            }
+        metadata = body.get("metadata") or {}
+        labels = dict(metadata.get("labels") or {})
+        labels[LABEL_PROJECT] = existing["spec"]["owner"].get("projectName", "")
+        labels[LABEL_COMPONENT] = existing["spec"]["owner"].get("componentName", "")
+        existing["spec"] = spec
+        existing["metadata"]["labels"] = labels
+        existing["metadata"]["annotations"] = dict(metadata.get("annotations") or {})
+        existing["metadata"]["resourceVersion"] = str(int(existing["metadata"]["resourceVersion"]) + 1)
+        return 200, copy.deepcopy(existing)
+
+    def _update_run(self, request: RecordedRequest, run: WorkflowRun) -> tuple[int, Any]:
+        body = self._body(request)
+        if body is None:
+            return 400, {"error": "invalid request body", "code": "BAD_REQUEST"}
+        if self.run_conflicts > 0:
+            self.run_conflicts -= 1
+            run.resource_version += 1  # the controller updated the status in between
+        metadata = body.get("metadata") or {}
+        sent_version = metadata.get("resourceVersion")
+        if sent_version is not None and str(sent_version) != str(run.resource_version):
+            return 409, {
+                "error": "the object has been modified; please apply your changes to the latest version",
+                "code": "CONFLICT",
+            }
+        run.labels = dict(metadata.get("labels") or {})
+        run.annotations = dict(metadata.get("annotations") or {})
+        run.spec = copy.deepcopy(body.get("spec") or {})
+        run.resource_version += 1
+        return 200, run.document()
+
+    def _legacy(self, request: RecordedRequest, namespace: str, project: str, component: str) -> tuple[int, Any]:
+        if request.method != "POST":
+            return 405, {"success": False, "error": "method not allowed", "code": "METHOD_NOT_ALLOWED"}
+        components = self.components.get(namespace, {})
+        if project not in components.values():
+            return 404, {"success": False, "error": f"project {project} not found", "code": "PROJECT_NOT_FOUND"}
+        if components.get(component) != project:
+            return 404, {"success": False, "error": f"component {component} not found", "code": "COMPONENT_NOT_FOUND"}
+        spec = self._body(request)
+        if spec is None:
+            return 400, {"success": False, "error": "invalid request body", "code": "INVALID_REQUEST_BODY"}
+        self.legacy_workloads[(namespace, component)] = {
+            "metadata": {"name": f"{component}-workload", "namespace": namespace},
+            "spec": spec,
+        }
+        return 201, {"success": True, "data": spec}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # dropped connections and failed TLS handshakes are expected in these tests
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeOpenChoreo
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: no 40 ms delayed-ACK stall
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = RecordedRequest(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query),
+            headers={key.lower(): value for key, value in self.headers.items()},
+            body=body,
+        )
+        answer = self.fake.handle(request)
+        if answer is None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status, payload = answer
+        if isinstance(payload, str):
+            data, content_type = payload.encode(), "text/plain; charset=utf-8"
+        else:
+            data, content_type = json.dumps(payload).encode(), "application/json"
+        self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+
+def iter_recorded_text(fake: FakeOpenChoreo) -> Iterator[str]:
+    """Every recorded request as text (for leak checks on what was sent)."""
+    for request in fake.requests:
+        yield request.route
+        yield json.dumps(request.headers)
+        yield request.body.decode(errors="replace")
