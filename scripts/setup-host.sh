@@ -3,7 +3,7 @@
 # Safe to run repeatedly; does nothing that is already done.
 set -euo pipefail
 
-PACKAGES=(docker.io buildah skopeo docker-registry git debootstrap apache2-utils podman openssl)
+PACKAGES=(docker.io buildah skopeo docker-registry git debootstrap apache2-utils podman openssl openssh-server openssh-client busybox-static libnss-wrapper)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
