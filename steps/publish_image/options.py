@@ -75,4 +75,18 @@ OPTIONS: list[Option] = [
         "directory of CA certificates (*.crt) for the registry",
         default=contract.REGISTRY_CA_DIR,
     ),
+    Option(
+        "retry_delay",
+        ("--retry-delay",),
+        "PUBLISH_RETRY_DELAY",
+        "seconds before the first retry; doubles on each retry, capped at 60",
+        default="2",
+    ),
+    Option(
+        "timeout",
+        ("--timeout",),
+        "PUBLISH_TIMEOUT",
+        "seconds one push attempt may take (skopeo --command-timeout)",
+        default="600",
+    ),
 ]
