@@ -1,0 +1,664 @@
+"""Reading a workload.yaml descriptor the way `occ workload create` does, keeping file:line marks.
+
+occ decodes the descriptor with sigs.k8s.io/yaml: YAML 1.1 (go-yaml v2) -> JSON -> encoding/json into Go structs.
+That gives these rules, all reproduced here from the YAML node graph (`yaml.compose`, so every value keeps its line):
+
+- keys match the Go field names case-insensitively (`MountPath` == `mountPath`); snake_case does not match;
+- unknown keys are ignored (we also warn, naming each with file:line);
+- plain scalars resolve as go-yaml v2 does (`yes`/`no`/`on`/`off`/`y`/`n` are booleans, `010` is octal, `0x1F` hex,
+  `1_000` is 1000), and a scalar that lands in a string field becomes its Go string form (`8080` -> "8080",
+  `true` -> "true", floats through FormatFloat(v, 'g', -1, 32): `1.10` -> "1.1", `1000000.0` -> "1e+06");
+- anything else that does not fit the field's type is an error (a string in an int field, a scalar where a list is
+  expected, a mapping in a string field).
+
+Deliberately stricter than occ (see README): duplicate keys (also when they differ only in case) are an error, where
+occ silently keeps one of them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from steps.common.log import StepError
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
+_BINARY_TAG = "tag:yaml.org,2002:binary"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Locations and errors
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A place in a descriptor: the file as shown to the user and a 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+class DescriptorError(StepError):
+    """Bad input in the descriptor: `<file>:<line>: <field>: <message>`."""
+
+    def __init__(self, mark: Mark | None, path: str, message: str) -> None:
+        where = f"{mark}: " if mark else ""
+        super().__init__(f"{where}{path}: {message}" if path else f"{where}{message}")
+        self.mark = mark
+        self.path = path
+        self.detail = message
+
+
+Warn = Callable[[str], None]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# go-yaml v2 scalar resolution
+
+ScalarKind = Literal["null", "bool", "int", "float", "str"]
+
+_BOOL_NULL_FLOAT: dict[str, tuple[ScalarKind, bool | float | None]] = {}
+for _words, _entry in (
+    ("y Y yes Yes YES true True TRUE on On ON", ("bool", True)),
+    ("n N no No NO false False FALSE off Off OFF", ("bool", False)),
+    ("~ null Null NULL", ("null", None)),
+    (".nan .NaN .NAN", ("float", math.nan)),
+    (".inf .Inf .INF +.inf +.Inf +.INF", ("float", math.inf)),
+    ("-.inf -.Inf -.INF", ("float", -math.inf)),
+):
+    for _word in _words.split():
+        _BOOL_NULL_FLOAT[_word] = _entry  # type: ignore[assignment]
+_BOOL_NULL_FLOAT[""] = ("null", None)
+
+_HINT_MAP = set("yYnNtTfFoO~")
+_HINT_NUMBER = set("+-0123456789")
+_GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
+_IMPLICIT = yaml.SafeLoader("")
+
+
+def _go_parse_int(text: str) -> int | None:
+    """strconv.ParseInt(text, 0, 64), falling back to ParseUint(text, 0, 64) as go-yaml v2 does."""
+    match = _GO_INT.fullmatch(text)
+    if not match:
+        return None
+    sign, digits = match.groups()
+    prefix = digits[:2].lower()
+    if prefix == "0x":
+        value = int(digits[2:], 16)
+    elif prefix == "0o":
+        value = int(digits[2:], 8)
+    elif prefix == "0b":
+        value = int(digits[2:], 2)
+    elif digits.startswith("0") and len(digits) > 1:
+        value = int(digits[1:], 8)
+    else:
+        value = int(digits)
+    if sign == "-":
+        value = -value
+    if -(2**63) <= value < 2**63:
+        return value
+    if not sign and 0 <= value < 2**64:
+        return value
+    return None
+
+
+def resolve_plain(text: str) -> tuple[ScalarKind, object]:
+    """Resolve an unquoted scalar exactly as go-yaml v2 (`resolve()` in resolve.go) does."""
+    if text in _BOOL_NULL_FLOAT and (text == "" or text[0] in _HINT_MAP or text[0] in _HINT_NUMBER or text[0] == "."):
+        return _BOOL_NULL_FLOAT[text]
+    if not text:
+        return "null", None
+    hint = text[0]
+    if hint == ".":
+        if _DOT_FLOAT.fullmatch(text):
+            return "float", float(text)
+        return "str", text
+    if hint in _HINT_NUMBER:
+        plain = text.replace("_", "")
+        as_int = _go_parse_int(plain)
+        if as_int is not None:
+            return "int", as_int
+        if _YAML_FLOAT.fullmatch(plain):
+            return "float", float(plain)
+    return "str", text
+
+
+def go_format_float32(value: float) -> str:
+    """strconv.FormatFloat(value, 'g', -1, 32): what sigs.k8s.io/yaml writes for a float landing in a string."""
+    if math.isnan(value):
+        return "NaN"
+    try:
+        f32 = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        f32 = math.copysign(math.inf, value)
+    if math.isinf(f32):
+        return "+Inf" if f32 > 0 else "-Inf"
+    if f32 == 0:
+        return "-0" if math.copysign(1.0, f32) < 0 else "0"
+    sci = f"{f32:.8e}"
+    for precision in range(9):  # shortest digits that read back as the same float32
+        candidate = f"{f32:.{precision}e}"
+        if struct.unpack("f", struct.pack("f", float(candidate)))[0] == f32:
+            sci = candidate
+            break
+    mantissa, exponent_text = sci.split("e")
+    negative = mantissa.startswith("-")
+    digits = mantissa.lstrip("-").replace(".", "").rstrip("0") or "0"
+    exponent = int(exponent_text)
+    sign = "-" if negative else ""
+    if exponent < -4 or exponent >= 6:
+        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    point = exponent + 1  # digits before the decimal point
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return f"{sign}{digits}{'0' * (point - len(digits))}"
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def resolve_scalar(node: ScalarNode) -> tuple[ScalarKind, object]:
+    """Resolve a scalar node: quoted and block scalars and `!!str` are strings; plain ones follow go-yaml v2."""
+    if node.style is not None:
+        return "str", node.value
+    implicit = _IMPLICIT.resolve(ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+    if node.tag != implicit and node.tag in (_STR_TAG, _BINARY_TAG):
+        return "str", node.value
+    return resolve_plain(node.value)
+
+
+def _kind_name(node: Node) -> str:
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    kind, _ = resolve_scalar(node)  # type: ignore[arg-type]
+    return {"null": "null", "bool": "a boolean", "int": "a number", "float": "a number", "str": "a string"}[kind]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The decoded descriptor (occ's WorkloadDescriptor, with marks)
+
+
+@dataclass
+class Located:
+    """A list item that is a plain string, with where it was written."""
+
+    value: str
+    mark: Mark
+
+
+@dataclass
+class Entry:
+    """Common part of every decoded mapping: where it starts and where each of its fields' values are."""
+
+    mark: Mark
+    marks: dict[str, Mark] = field(default_factory=dict)
+
+    def at(self, name: str) -> Mark:
+        return self.marks.get(name, self.mark)
+
+
+@dataclass
+class DEndpoint(Entry):
+    name: str = ""
+    display_name: str = ""
+    port: int | None = None
+    target_port: int | None = None
+    type: str = ""
+    base_path: str = ""
+    schema_file: str = ""
+    context: str = ""
+    visibility: list[Located] = field(default_factory=list)
+
+
+@dataclass
+class DEnvBindings(Entry):
+    address: str = ""
+    host: str = ""
+    port: str = ""
+    base_path: str = ""
+
+
+@dataclass
+class DEndpointDependency(Entry):
+    """`dependencies.endpoints[]` (1.x, target field `name`) or `connections[]` (0.17, target field `endpoint`)."""
+
+    project: str = ""
+    component: str = ""
+    name: str = ""
+    visibility: str = ""
+    env_bindings: DEnvBindings | None = None
+
+
+@dataclass
+class DResource(Entry):
+    ref: str = ""
+    env_bindings: dict[str, Located] | None = None
+    file_bindings: dict[str, Located] | None = None
+
+
+@dataclass
+class DSecretKeyRef(Entry):
+    name: str = ""
+    key: str = ""
+
+
+@dataclass
+class DValueFrom(Entry):
+    secret_key_ref: DSecretKeyRef | None = None
+    path: str = ""
+
+
+@dataclass
+class DEnvVar(Entry):
+    name: str = ""
+    value: str = ""
+    value_from: DValueFrom | None = None
+
+
+@dataclass
+class DFileVar(Entry):
+    name: str = ""
+    mount_path: str = ""
+    value: str = ""
+    value_from: DValueFrom | None = None
+
+
+@dataclass
+class Descriptor:
+    """What occ reads from workload.yaml. `connections` is read only by the 0.17 profile, `dependencies` by 1.x."""
+
+    file: str
+    mark: Mark
+    api_version: str = ""
+    metadata_name: str = ""
+    endpoints: list[DEndpoint] = field(default_factory=list)
+    dependency_endpoints: list[DEndpointDependency] = field(default_factory=list)
+    dependency_resources: list[DResource] = field(default_factory=list)
+    connections: list[DEndpointDependency] = field(default_factory=list)
+    env: list[DEnvVar] = field(default_factory=list)
+    files: list[DFileVar] = field(default_factory=list)
+    marks: dict[str, Mark] = field(default_factory=dict)
+
+    def at(self, name: str) -> Mark:
+        return self.marks.get(name, self.mark)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Decoding
+
+
+def _fold(key: str) -> str:
+    """encoding/json's case-insensitive key match (ASCII folding plus the two non-ASCII letters Go folds)."""
+    return key.replace("\u017f", "s").replace("\u212a", "k").lower()
+
+
+def _loose(key: str) -> str:
+    return _fold(key).replace("_", "").replace("-", "")
+
+
+class _Decoder:
+    def __init__(self, file: str, warn: Warn, top_level_hints: Mapping[str, str]) -> None:
+        self.file = file
+        self.warn = warn
+        self.top_level_hints = top_level_hints
+
+    def mark(self, node: Node) -> Mark:
+        return Mark(self.file, node.start_mark.line + 1)
+
+    def fail(self, node: Node, path: str, message: str) -> DescriptorError:
+        return DescriptorError(self.mark(node), path, message)
+
+    # -- structure -------------------------------------------------------------------------------------------------
+
+    def _pairs(self, node: MappingNode, path: str, seen: set[int]) -> Iterator[tuple[str, Node, Node, bool]]:
+        """(key, key node, value node, from a merge) for a mapping, with `<<` merges expanded after own keys."""
+        merges: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG and isinstance(key_node, ScalarNode) and key_node.style is None:
+                merges.append(value_node)
+                continue
+            yield self._key(key_node, path), key_node, value_node, False
+        sources: list[Node] = []
+        for merge in merges:
+            sources.extend(merge.value if isinstance(merge, SequenceNode) else [merge])
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                raise self.fail(source, path, "a `<<` merge needs a mapping or a list of mappings")
+            if id(source) in seen:
+                raise self.fail(source, path, "recursive `<<` merge")
+            for key, key_node, value_node, _ in self._pairs(source, path, seen | {id(source)}):
+                yield key, key_node, value_node, True
+
+    def _key(self, node: Node, path: str) -> str:
+        if not isinstance(node, ScalarNode):
+            raise self.fail(node, path, f"a key must be a string, got {_kind_name(node)}")
+        kind, value = resolve_scalar(node)
+        if kind == "str":
+            return str(value)
+        return self._scalar_text(kind, value) if kind != "null" else "null"
+
+    def fields(self, node: Node, path: str, known: Sequence[str]) -> dict[str, Node] | None:
+        """The known fields of a mapping node (canonical name -> value node); None for null. Unknown keys warn."""
+        if self.is_null(node):
+            return None
+        label = path or "descriptor"
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, label, f"expected a mapping, got {_kind_name(node)}")
+        by_fold = {_fold(name): name for name in known}
+        by_loose = {_loose(name): name for name in known}
+        found: dict[str, Node] = {}
+        own_keys: dict[str, tuple[str, Node]] = {}
+        for key, key_node, value_node, merged in self._pairs(node, label, {id(node)}):
+            folded = _fold(key)
+            if not merged:
+                if folded in own_keys:
+                    first, first_node = own_keys[folded]
+                    same = "" if first == key else f" (as {first!r}; occ matches keys case-insensitively)"
+                    raise self.fail(
+                        key_node,
+                        self.join(path, key),
+                        f"duplicate key, also at line {first_node.start_mark.line + 1}{same}",
+                    )
+                own_keys[folded] = (key, key_node)
+            elif folded in own_keys or (folded in by_fold and by_fold[folded] in found):
+                continue  # an explicit key (or an earlier merge source) wins over a merged one
+            canonical = by_fold.get(folded)
+            if canonical is None:
+                if not merged:
+                    self._unknown(key_node, path, key, by_loose)
+                continue
+            found[canonical] = value_node
+        return found
+
+    def _unknown(self, key_node: Node, path: str, key: str, by_loose: Mapping[str, str]) -> None:
+        where = self.join(path, key)
+        hint = self.top_level_hints.get(key, "") if not path else ""
+        if not hint and _loose(key) in by_loose:
+            hint = f'did you mean "{by_loose[_loose(key)]}"? occ matches keys case-insensitively, not snake_case'
+        message = f"{self.mark(key_node)}: {where}: unknown key, ignored as occ does"
+        self.warn(f"{message} ({hint})" if hint else message)
+
+    @staticmethod
+    def join(path: str, name: str) -> str:
+        return f"{path}.{name}" if path else name
+
+    @staticmethod
+    def is_null(node: Node) -> bool:
+        return isinstance(node, ScalarNode) and resolve_scalar(node)[0] == "null"
+
+    def seq(self, node: Node | None, path: str) -> list[Node]:
+        if node is None or self.is_null(node):
+            return []
+        if not isinstance(node, SequenceNode):
+            raise self.fail(node, path, f"expected a list, got {_kind_name(node)}")
+        return list(node.value)
+
+    # -- scalars ---------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _scalar_text(kind: ScalarKind, value: object) -> str:
+        if kind == "bool":
+            return "true" if value else "false"
+        if kind == "float":
+            assert isinstance(value, float)
+            return go_format_float32(value)
+        return str(value)
+
+    def string(self, node: Node | None, path: str) -> str:
+        """A string field. Scalars of any type are coerced as sigs.k8s.io/yaml does; null is the empty string."""
+        if node is None:
+            return ""
+        if not isinstance(node, ScalarNode):
+            raise self.fail(node, path, f"expected a string, got {_kind_name(node)}")
+        kind, value = resolve_scalar(node)
+        if kind == "null":
+            return ""
+        return value if isinstance(value, str) else self._scalar_text(kind, value)
+
+    def int32(self, node: Node | None, path: str, *, low: int = INT32_MIN, high: int = INT32_MAX) -> int | None:
+        """An int32 field (None when absent or null). Strings and booleans fail, as in occ."""
+        if node is None:
+            return None
+        if not isinstance(node, ScalarNode):
+            raise self.fail(node, path, f"expected an integer, got {_kind_name(node)}")
+        kind, value = resolve_scalar(node)
+        if kind == "null":
+            return None
+        if kind == "int":
+            assert isinstance(value, int)
+            number = value
+        elif kind == "float" and isinstance(value, float) and math.isfinite(value) and value == int(value):
+            number = int(value)
+        else:
+            shown = f" {node.value!r}" if kind in ("str", "float") and len(node.value) <= 40 else ""
+            raise self.fail(node, path, f"expected an integer, got {_kind_name(node)}{shown}")
+        if not low <= number <= high:
+            raise self.fail(node, path, f"must be {low}..{high}, got {number}")
+        return number
+
+    def string_list(self, node: Node | None, path: str) -> list[Located]:
+        return [
+            Located(self.string(item, f"{path}[{i}]"), self.mark(item)) for i, item in enumerate(self.seq(node, path))
+        ]
+
+    def string_map(self, node: Node | None, path: str) -> dict[str, Located] | None:
+        """A map[string]string: keys verbatim (no case folding), values coerced like string fields."""
+        if node is None or self.is_null(node):
+            return None
+        if not isinstance(node, MappingNode):
+            raise self.fail(node, path, f"expected a mapping, got {_kind_name(node)}")
+        result: dict[str, Located] = {}
+        key_lines: dict[str, int] = {}
+        for key, key_node, value_node, merged in self._pairs(node, path, {id(node)}):
+            if key in result:
+                if merged:
+                    continue
+                raise self.fail(key_node, f"{path}.{key}", f"duplicate key, also at line {key_lines[key]}")
+            key_lines[key] = key_node.start_mark.line + 1
+            result[key] = Located(self.string(value_node, f"{path}.{key}"), self.mark(value_node))
+        return result
+
+
+def _marks(decoder: _Decoder, found: Mapping[str, Node]) -> dict[str, Mark]:
+    return {name: decoder.mark(node) for name, node in found.items()}
+
+
+def _endpoint(d: _Decoder, node: Node, path: str) -> DEndpoint:
+    known = ("name", "displayName", "port", "targetPort", "type", "basePath", "schemaFile", "context", "visibility")
+    found = d.fields(node, path, known) or {}
+    return DEndpoint(
+        mark=d.mark(node),
+        marks=_marks(d, found),
+        name=d.string(found.get("name"), f"{path}.name"),
+        display_name=d.string(found.get("displayName"), f"{path}.displayName"),
+        port=d.int32(found.get("port"), f"{path}.port"),
+        target_port=d.int32(found.get("targetPort"), f"{path}.targetPort"),
+        type=d.string(found.get("type"), f"{path}.type"),
+        base_path=d.string(found.get("basePath"), f"{path}.basePath"),
+        schema_file=d.string(found.get("schemaFile"), f"{path}.schemaFile"),
+        context=d.string(found.get("context"), f"{path}.context"),
+        visibility=d.string_list(found.get("visibility"), f"{path}.visibility"),
+    )
+
+
+def _env_bindings(d: _Decoder, node: Node | None, path: str) -> DEnvBindings | None:
+    if node is None:
+        return None
+    found = d.fields(node, path, ("address", "host", "port", "basePath"))
+    if found is None:
+        return None
+    return DEnvBindings(
+        mark=d.mark(node),
+        marks=_marks(d, found),
+        address=d.string(found.get("address"), f"{path}.address"),
+        host=d.string(found.get("host"), f"{path}.host"),
+        port=d.string(found.get("port"), f"{path}.port"),
+        base_path=d.string(found.get("basePath"), f"{path}.basePath"),
+    )
+
+
+def _endpoint_dependency(d: _Decoder, node: Node, path: str, target_field: str) -> DEndpointDependency:
+    found = d.fields(node, path, ("project", "component", target_field, "visibility", "envBindings")) or {}
+    marks = _marks(d, found)
+    if target_field in marks:
+        marks["name"] = marks[target_field]
+    return DEndpointDependency(
+        mark=d.mark(node),
+        marks=marks,
+        project=d.string(found.get("project"), f"{path}.project"),
+        component=d.string(found.get("component"), f"{path}.component"),
+        name=d.string(found.get(target_field), f"{path}.{target_field}"),
+        visibility=d.string(found.get("visibility"), f"{path}.visibility"),
+        env_bindings=_env_bindings(d, found.get("envBindings"), f"{path}.envBindings"),
+    )
+
+
+def _resource(d: _Decoder, node: Node, path: str) -> DResource:
+    found = d.fields(node, path, ("ref", "envBindings", "fileBindings")) or {}
+    return DResource(
+        mark=d.mark(node),
+        marks=_marks(d, found),
+        ref=d.string(found.get("ref"), f"{path}.ref"),
+        env_bindings=d.string_map(found.get("envBindings"), f"{path}.envBindings"),
+        file_bindings=d.string_map(found.get("fileBindings"), f"{path}.fileBindings"),
+    )
+
+
+def _value_from(d: _Decoder, node: Node | None, path: str) -> DValueFrom | None:
+    if node is None:
+        return None
+    found = d.fields(node, path, ("secretKeyRef", "path"))
+    if found is None:
+        return None
+    secret: DSecretKeyRef | None = None
+    secret_node = found.get("secretKeyRef")
+    if secret_node is not None:
+        secret_path = f"{path}.secretKeyRef"
+        secret_fields = d.fields(secret_node, secret_path, ("name", "key"))
+        if secret_fields is not None:
+            secret = DSecretKeyRef(
+                mark=d.mark(secret_node),
+                marks=_marks(d, secret_fields),
+                name=d.string(secret_fields.get("name"), f"{secret_path}.name"),
+                key=d.string(secret_fields.get("key"), f"{secret_path}.key"),
+            )
+    return DValueFrom(
+        mark=d.mark(node),
+        marks=_marks(d, found),
+        secret_key_ref=secret,
+        path=d.string(found.get("path"), f"{path}.path"),
+    )
+
+
+def _env_var(d: _Decoder, node: Node, path: str) -> DEnvVar:
+    found = d.fields(node, path, ("name", "value", "valueFrom")) or {}
+    return DEnvVar(
+        mark=d.mark(node),
+        marks=_marks(d, found),
+        name=d.string(found.get("name"), f"{path}.name"),
+        value=d.string(found.get("value"), f"{path}.value"),
+        value_from=_value_from(d, found.get("valueFrom"), f"{path}.valueFrom"),
+    )
+
+
+def _file_var(d: _Decoder, node: Node, path: str) -> DFileVar:
+    found = d.fields(node, path, ("name", "mountPath", "value", "valueFrom")) or {}
+    return DFileVar(
+        mark=d.mark(node),
+        marks=_marks(d, found),
+        name=d.string(found.get("name"), f"{path}.name"),
+        mount_path=d.string(found.get("mountPath"), f"{path}.mountPath"),
+        value=d.string(found.get("value"), f"{path}.value"),
+        value_from=_value_from(d, found.get("valueFrom"), f"{path}.valueFrom"),
+    )
+
+
+def parse_descriptor(text: str, file: str, *, read_connections: bool, warn: Warn) -> Descriptor:
+    """Decode descriptor text. `read_connections` selects the 0.17 shape (top-level `connections`, no
+    `dependencies`) instead of the 1.x one. Warnings (unknown keys, extra documents) go to `warn`."""
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        problem = error.problem or error.context or "invalid YAML"
+        raise DescriptorError(Mark(file, line), "", f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as error:  # e.g. a reader error on bad characters
+        raise DescriptorError(Mark(file, 1), "", f"invalid YAML: {error}") from None
+    top = Mark(file, 1)
+    if len(documents) > 1:
+        warn(f"{Mark(file, documents[1].start_mark.line + 1)}: only the first YAML document is read, as occ does")
+    if not documents or documents[0] is None:
+        return Descriptor(file=file, mark=top)
+    root = documents[0]
+    if read_connections:
+        hints = {
+            "dependencies": "the openchoreo-0.17 profile reads top-level `connections`; "
+            "`dependencies` is the 1.x shape",
+        }
+    else:
+        hints = {
+            "connections": "0.17-style `connections` is ignored by occ >= 1.0; use dependencies.endpoints",
+        }
+    hints["container"] = "occ never reads container (image, command, args) from the descriptor"
+    d = _Decoder(file, warn, hints)
+    top_known = ["apiVersion", "metadata", "endpoints", "configurations"]
+    top_known.append("connections" if read_connections else "dependencies")
+    found = d.fields(root, "", top_known)
+    if found is None:
+        return Descriptor(file=file, mark=top)
+    descriptor = Descriptor(file=file, mark=d.mark(root), marks=_marks(d, found))
+    descriptor.api_version = d.string(found.get("apiVersion"), "apiVersion")
+    if "metadata" in found:
+        metadata = d.fields(found["metadata"], "metadata", ("name",)) or {}
+        descriptor.metadata_name = d.string(metadata.get("name"), "metadata.name")
+    descriptor.endpoints = [
+        _endpoint(d, item, f"endpoints[{i}]") for i, item in enumerate(d.seq(found.get("endpoints"), "endpoints"))
+    ]
+    if read_connections:
+        descriptor.connections = [
+            _endpoint_dependency(d, item, f"connections[{i}]", "endpoint")
+            for i, item in enumerate(d.seq(found.get("connections"), "connections"))
+        ]
+    elif "dependencies" in found:
+        deps = d.fields(found["dependencies"], "dependencies", ("endpoints", "resources")) or {}
+        descriptor.dependency_endpoints = [
+            _endpoint_dependency(d, item, f"dependencies.endpoints[{i}]", "name")
+            for i, item in enumerate(d.seq(deps.get("endpoints"), "dependencies.endpoints"))
+        ]
+        descriptor.dependency_resources = [
+            _resource(d, item, f"dependencies.resources[{i}]")
+            for i, item in enumerate(d.seq(deps.get("resources"), "dependencies.resources"))
+        ]
+        for name in ("endpoints", "resources"):
+            if name in deps:
+                descriptor.marks[f"dependencies.{name}"] = d.mark(deps[name])
+    if "configurations" in found:
+        config = d.fields(found["configurations"], "configurations", ("env", "files")) or {}
+        descriptor.env = [
+            _env_var(d, item, f"configurations.env[{i}]")
+            for i, item in enumerate(d.seq(config.get("env"), "configurations.env"))
+        ]
+        descriptor.files = [
+            _file_var(d, item, f"configurations.files[{i}]")
+            for i, item in enumerate(d.seq(config.get("files"), "configurations.files"))
+        ]
+    return descriptor
