@@ -76,3 +76,25 @@ def output_file(name: str) -> str:
     if name == OUT_WORKLOAD_CR:
         return WORKLOAD_CR_FILE
     return f"{OUTPUTS_DIR}/{name}"
+
+
+# Step images: `<registry>/<repository>:<tag>`. The templates reference them (hera_workflows) and the image
+# builder (hera_workflows/images.py) builds and tags them under exactly these names. Registry and tag are
+# defaults; platform teams override them in the pack settings (`images.registry`, `images.tag`).
+IMAGE_REGISTRY: Final = "ghcr.io/openchoreo-ci-pack"
+IMAGE_TAG: Final = PACK_VERSION
+IMAGE_REPO_CHECKOUT: Final = "checkout"
+IMAGE_REPO_BUILD: Final = "build"
+IMAGE_REPO_PUBLISH: Final = "publish-image"
+IMAGE_REPO_GENERATE_WORKLOAD: Final = "generate-workload"
+IMAGE_REPOSITORIES: Final = (IMAGE_REPO_CHECKOUT, IMAGE_REPO_BUILD, IMAGE_REPO_PUBLISH, IMAGE_REPO_GENERATE_WORKLOAD)
+# Python module each image runs (`python -m <module>`), keyed by image repository.
+STEP_MODULES: Final = {
+    IMAGE_REPO_CHECKOUT: "steps.checkout",
+    IMAGE_REPO_BUILD: "steps.build",
+    IMAGE_REPO_PUBLISH: "steps.publish_image",
+    IMAGE_REPO_GENERATE_WORKLOAD: "steps.generate_workload",
+}
+# Non-root identity the step containers run as (the build step runs as root inside a user namespace).
+STEP_UID: Final = 10001
+STEP_GID: Final = 10001

@@ -1,0 +1,62 @@
+"""`containerfile-build` / `build-image`: buildah build of a Dockerfile/Containerfile (steps/build).
+
+No `privileged`: root inside a user namespace (podSpecPatch `{"hostUsers": false}`), the runtime's default
+capabilities plus SYS_ADMIN, RuntimeDefault seccomp. buildah's storage is an emptyDir.
+"""
+
+from __future__ import annotations
+
+from hera.workflows import EmptyDirVolume
+from hera.workflows import models as m
+
+from hera_workflows import _common as c
+from hera_workflows.publish_image import registry_secrets
+from hera_workflows.settings import Settings
+from steps.build.options import OPTIONS
+from steps.common import contract
+
+DESCRIPTION = (
+    "Build /mnt/vol/source with buildah (Dockerfile/Containerfile; build args and build env as JSON lists of "
+    '{"name","value"}; optional registry layer cache) into the OCI archive /mnt/vol/app-image.tar. '
+    "Outputs image-digest. Runs without privileged mode: user namespace (hostUsers: false) plus SYS_ADMIN. "
+    "The caller provides the `workspace` volume (PVC), mounted at /mnt/vol."
+)
+
+STORAGE_VOLUME = "buildah-storage"
+STORAGE_DIR = next(o.default for o in OPTIONS if o.dest == "storage_dir") or "/var/lib/containers/storage"
+RUN_VOLUME = "containers-run"
+RUN_DIR = "/run/containers"
+VAR_TMP_VOLUME = "var-tmp"
+VAR_TMP_DIR = "/var/tmp"
+
+
+def step_template(settings: Settings) -> c.StepTemplate:
+    inputs, env = c.option_parameters(
+        OPTIONS,
+        settings=settings,
+        defaults={
+            "tls-verify": str(settings.publish.tls_verify).lower(),
+            "cache-repo": settings.build.cache_repo,
+        },
+    )
+    size = settings.build.storage_size_limit
+    container = c.secure_container(
+        c.ContainerSpec(
+            template=contract.TEMPLATE_BUILD,
+            image=c.step_image(settings, contract.IMAGE_REPO_BUILD),
+            command=c.step_command(contract.IMAGE_REPO_BUILD),
+            settings=settings.steps.build,
+            inputs=inputs,
+            env=[*env, *c.constant_env({"TMPDIR": VAR_TMP_DIR, "BUILDAH_ISOLATION": "chroot"})],
+            outputs=c.output_parameters([contract.OUT_IMAGE_DIGEST]),
+            secrets=registry_secrets(settings),
+            extra_volumes=[
+                EmptyDirVolume(name=STORAGE_VOLUME, mount_path=STORAGE_DIR, size_limit=m.Quantity(size)),
+                EmptyDirVolume(name=RUN_VOLUME, mount_path=RUN_DIR, size_limit=m.Quantity("64Mi")),
+                EmptyDirVolume(name=VAR_TMP_VOLUME, mount_path=VAR_TMP_DIR, size_limit=m.Quantity(size)),
+            ],
+            privileged_build=True,
+        ),
+        settings,
+    )
+    return c.StepTemplate(cwt=contract.CWT_CONTAINERFILE_BUILD, template=container, description=DESCRIPTION)

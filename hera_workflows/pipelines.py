@@ -1,0 +1,321 @@
+"""One pipeline per build type: `build-workflow` = checkout-source -> build-image -> publish-image ->
+generate-workload-cr, each step calling its step ClusterWorkflowTemplate through templateRef (clusterScope).
+
+The arguments mirror the parameters OpenChoreo's ClusterWorkflow runTemplates pass (component-name, project-name,
+workflowrun-name, namespace-name, git-repo, branch, commit, app-path, build-env, docker-context, dockerfile-path,
+build-args, image-name, image-tag, git-secret, registry-push-secret), plus the platform-controlled ones this pack
+makes explicit (registry, tls-verify, cache-repo, openchoreo-profile).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hera_workflows._common import PARAM_GIT_SECRET, PARAM_REGISTRY_PUSH_SECRET, step_output_ref, workflow_param_ref
+from hera_workflows.pack import Pipeline, PipelineArgument, PipelineStep
+from hera_workflows.settings import BuildType, Settings
+from steps.common import contract
+
+LABEL_COMPONENT = "${metadata.labels['openchoreo.dev/component']}"
+LABEL_PROJECT = "${metadata.labels['openchoreo.dev/project']}"
+
+# build type -> (pipeline / ClusterWorkflow name, v0.17 Workflow name, build CWT, description)
+BUILD_TYPES: dict[str, tuple[str, str, str, str]] = {
+    "dockerfile": (
+        "dockerfile-builder",
+        "docker",
+        contract.CWT_CONTAINERFILE_BUILD,
+        "Build with a provided Dockerfile/Containerfile (buildah, no privileged mode)",
+    ),
+    "paketo-buildpacks": (
+        "paketo-buildpacks-builder",
+        "paketo-buildpacks",
+        contract.CWT_PAKETO_BUILD,
+        "Build with Paketo Buildpacks (CNB lifecycle, no daemon, no privileges)",
+    ),
+    "gcp-buildpacks": (
+        "gcp-buildpacks-builder",
+        "google-cloud-buildpacks",
+        contract.CWT_GCP_BUILD,
+        "Build with Google Cloud Buildpacks (CNB lifecycle, no daemon, no privileges)",
+    ),
+    "ballerina-buildpack": (
+        "ballerina-buildpack-builder",
+        "ballerina-buildpack",
+        contract.CWT_BALLERINA_BUILD,
+        "Build a Ballerina app with the Ballerina buildpack (CNB lifecycle, no daemon, no privileges)",
+    ),
+}
+
+
+def _wf(name: str) -> str:
+    return workflow_param_ref(name)
+
+
+def _arguments(settings: Settings, dockerfile: bool) -> list[PipelineArgument]:
+    run = "${metadata.workflowRunName}"
+    args = [
+        PipelineArgument("component-name", None, "OpenChoreo component", LABEL_COMPONENT, LABEL_COMPONENT),
+        PipelineArgument("project-name", None, "OpenChoreo project", LABEL_PROJECT, LABEL_PROJECT),
+        PipelineArgument("workflowrun-name", "", "WorkflowRun to annotate with the workload", run, run),
+        PipelineArgument(
+            "namespace-name", None, "OpenChoreo namespace", "${metadata.namespaceName}", "${metadata.namespaceName}"
+        ),
+        PipelineArgument(
+            "git-repo", None, "git repository URL", "${parameters.repository.url}", "${parameters.repository.url}"
+        ),
+        PipelineArgument(
+            "branch",
+            "",
+            "branch to build (ignored when commit is set)",
+            "${parameters.repository.revision.branch}",
+            "${parameters.repository.revision.branch}",
+        ),
+        PipelineArgument(
+            "commit",
+            "",
+            "commit SHA to build (7-40 hex characters)",
+            "${parameters.repository.revision.commit}",
+            "${parameters.repository.revision.commit}",
+        ),
+        PipelineArgument(
+            "app-path",
+            ".",
+            "application directory inside the repository",
+            "${parameters.repository.appPath}",
+            "${parameters.repository.appPath}",
+        ),
+    ]
+    if dockerfile:
+        args += [
+            PipelineArgument(
+                "docker-context",
+                ".",
+                "build context, relative to the source root",
+                "${parameters.docker.context}",
+                "${parameters.docker.context}",
+            ),
+            PipelineArgument(
+                "dockerfile-path",
+                "./Dockerfile",
+                "Dockerfile/Containerfile, relative to the source root",
+                "${parameters.docker.filePath}",
+                "${parameters.docker.filePath}",
+            ),
+        ]
+    args.append(
+        PipelineArgument("build-env", "[]", 'JSON list of {"name","value"} build environment', "${parameters.buildEnv}")
+    )
+    if dockerfile:
+        args += [
+            PipelineArgument(
+                "build-args", "[]", 'JSON list of {"name","value"} build arguments', "${parameters.buildArgs}"
+            ),
+            PipelineArgument(
+                "cache-repo", settings.build.cache_repo, "registry repository for the layer cache (empty: off)"
+            ),
+        ]
+    image_name = "${metadata.namespaceName}-" + LABEL_PROJECT + "-" + LABEL_COMPONENT
+    args += [
+        PipelineArgument(
+            "image-name", None, "image name (OpenChoreo: <ns>-<project>-<component>)", image_name, image_name
+        ),
+        PipelineArgument("image-tag", "v1", "image tag prefix; the tag is <image-tag>-<git-revision>", "v1", "v1"),
+        PipelineArgument(
+            PARAM_GIT_SECRET,
+            settings.secrets.git,
+            "name of an optional Secret with git credentials",
+            run + "-git-secret",
+            run + "-git-secret",
+        ),
+        PipelineArgument(
+            PARAM_REGISTRY_PUSH_SECRET,
+            settings.secrets.registry_push,
+            "name of an optional dockerconfigjson Secret for the registry",
+            run + "-registry-push-secret",
+            run + "-registry-push-secret",
+        ),
+        PipelineArgument("registry", settings.publish.registry, "registry host[:port][/path] to push to"),
+        PipelineArgument(
+            "tls-verify", str(settings.publish.tls_verify).lower(), "verify the registry's TLS certificate"
+        ),
+        PipelineArgument(
+            "openchoreo-profile",
+            settings.openchoreo.profile,
+            "target OpenChoreo Workload shape",
+            "openchoreo-1.x",
+            "openchoreo-0.17",
+        ),
+    ]
+    return args
+
+
+def _steps(build_type: str, build_cwt: str) -> list[PipelineStep]:
+    revision = step_output_ref(contract.STEP_CHECKOUT, contract.OUT_GIT_REVISION)
+    checkout = PipelineStep(
+        contract.STEP_CHECKOUT,
+        contract.CWT_CHECKOUT,
+        contract.TEMPLATE_CHECKOUT,
+        {n: _wf(n) for n in ("git-repo", "branch", "commit", "app-path", PARAM_GIT_SECRET)},
+    )
+    if build_type == "dockerfile":
+        build_args = {
+            "image-name": _wf("image-name"),
+            "image-tag": _wf("image-tag"),
+            "git-revision": revision,
+            **{n: _wf(n) for n in ("docker-context", "dockerfile-path", "build-args", "build-env", "cache-repo")},
+            "tls-verify": _wf("tls-verify"),
+            PARAM_REGISTRY_PUSH_SECRET: _wf(PARAM_REGISTRY_PUSH_SECRET),
+        }
+    else:
+        build_args = {"git-revision": revision, "app-path": _wf("app-path"), "build-env": _wf("build-env")}
+    build = PipelineStep(contract.STEP_BUILD, build_cwt, contract.TEMPLATE_BUILD, build_args)
+    publish = PipelineStep(
+        contract.STEP_PUBLISH,
+        contract.CWT_PUBLISH,
+        contract.TEMPLATE_PUBLISH,
+        {
+            "registry": _wf("registry"),
+            "image-name": _wf("image-name"),
+            "image-tag": _wf("image-tag"),
+            "git-revision": revision,
+            "tls-verify": _wf("tls-verify"),
+            PARAM_REGISTRY_PUSH_SECRET: _wf(PARAM_REGISTRY_PUSH_SECRET),
+        },
+    )
+    generate = PipelineStep(
+        contract.STEP_GENERATE_WORKLOAD,
+        contract.CWT_GENERATE_WORKLOAD,
+        contract.TEMPLATE_GENERATE_WORKLOAD,
+        {
+            "image": step_output_ref(contract.STEP_PUBLISH, contract.OUT_IMAGE),
+            "namespace-name": _wf("namespace-name"),
+            "project-name": _wf("project-name"),
+            "component-name": _wf("component-name"),
+            "app-path": _wf("app-path"),
+            "run-name": _wf("workflowrun-name"),
+            "openchoreo-profile": _wf("openchoreo-profile"),
+        },
+    )
+    return [checkout, build, publish, generate]
+
+
+def _name_value_list(description: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "default": [],
+        "description": description,
+        "items": {
+            "type": "object",
+            "required": ["name", "value"],
+            "properties": {"name": {"type": "string"}, "value": {"type": "string"}},
+        },
+    }
+
+
+def parameters_schema(dockerfile: bool) -> dict[str, Any]:
+    """The developer-facing openAPIV3Schema of the ClusterWorkflow (shape of OpenChoreo's own)."""
+    ext = "x-openchoreo-component-parameter-repository-"
+    repository = {
+        "type": "object",
+        "description": "Git repository configuration",
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "description": "Git repository URL", ext + "url": True},
+            "secretRef": {
+                "type": "string",
+                "default": "",
+                "description": "SecretReference name for Git credentials",
+                ext + "secret-ref": True,
+            },
+            "revision": {
+                "type": "object",
+                "default": {},
+                "properties": {
+                    "branch": {
+                        "type": "string",
+                        "default": "main",
+                        "description": "Git branch to check out",
+                        ext + "branch": True,
+                    },
+                    "commit": {
+                        "type": "string",
+                        "default": "",
+                        "description": "Git commit SHA (optional; defaults to the branch head)",
+                        ext + "commit": True,
+                    },
+                },
+            },
+            "appPath": {
+                "type": "string",
+                "default": ".",
+                "description": "Path to the application directory within the repository",
+                ext + "app-path": True,
+            },
+        },
+    }
+    properties: dict[str, Any] = {"repository": repository}
+    if dockerfile:
+        properties["docker"] = {
+            "type": "object",
+            "default": {},
+            "description": "Container build configuration",
+            "properties": {
+                "context": {
+                    "type": "string",
+                    "default": ".",
+                    "description": "Build context relative to the repository root",
+                },
+                "filePath": {
+                    "type": "string",
+                    "default": "./Dockerfile",
+                    "description": "Dockerfile/Containerfile relative to the repository root",
+                },
+            },
+        }
+    properties["buildEnv"] = _name_value_list("Environment variables available during the build")
+    if dockerfile:
+        properties["buildArgs"] = _name_value_list("Build arguments declared with ARG in the Dockerfile")
+    return {"type": "object", "required": ["repository"], "properties": properties}
+
+
+def schema_017(dockerfile: bool) -> dict[str, Any]:
+    """The v0.17 shorthand schema (`type | default=... description=...`)."""
+    schema: dict[str, Any] = {
+        "repository": {
+            "url": 'string | description="Git repository URL"',
+            "secretRef": 'string | default="" description="SecretReference name for Git credentials"',
+            "revision": {
+                "branch": 'string | default=main description="Git branch to check out"',
+                "commit": 'string | default="" description="Git commit SHA (optional)"',
+            },
+            "appPath": 'string | default=. description="Path to the application directory"',
+        }
+    }
+    if dockerfile:
+        schema["docker"] = {
+            "context": 'string | default=. description="Build context path"',
+            "filePath": 'string | default=./Dockerfile description="Path to the Dockerfile"',
+        }
+    return schema
+
+
+def pipeline(settings: Settings, build_type: BuildType) -> Pipeline:
+    name, name_017, build_cwt, description = BUILD_TYPES[build_type]
+    dockerfile = build_type == "dockerfile"
+    pipeline_name = settings.pipelines.names.get(build_type, name)
+    return Pipeline(
+        name=pipeline_name,
+        build_type=build_type,
+        description=(
+            f"{description}: checkout-source -> build-image -> publish-image -> generate-workload-cr. "
+            "Run it with workflowTemplateRef (the OpenChoreo ClusterWorkflow of the same name does)."
+        ),
+        arguments=_arguments(settings, dockerfile),
+        steps=_steps(build_type, build_cwt),
+        openchoreo_name=name,
+        openchoreo_017_name=name_017,
+        openchoreo_description=description,
+        parameters_schema=parameters_schema(dockerfile),
+        schema_017=schema_017(dockerfile),
+    )
