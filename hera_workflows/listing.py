@@ -96,9 +96,40 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("* required")
 
 
+def _md_params(params: list[dict[str, Any]]) -> str:
+    return _fmt(params).replace("|", "\\|") if params else "-"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The README's table of templates: step templates with inputs/outputs, then pipelines with their steps."""
+    lines = [
+        "| ClusterWorkflowTemplate / template | image | inputs (`*` required, `=default`) | outputs |",
+        "|---|---|---|---|",
+    ]
+    pipelines = [
+        "",
+        "| pipeline (entrypoint `build-workflow`) | arguments (`*` required, `=default`) | steps |",
+        "|---|---|---|",
+    ]
+    for row in rows:
+        if row["kind"] != "ClusterWorkflowTemplate":
+            continue
+        for template in row["templates"]:
+            name = f"`{row['name']}` / `{template['name']}`"
+            if "steps" in template:
+                steps = " → ".join(f"`{s['name']}`" for s in template["steps"])
+                pipelines.append(f"| `{row['name']}` | {_md_params(row.get('arguments', []))} | {steps} |")
+            else:
+                outputs = ", ".join(f"`{o['name']}`" for o in template["outputs"]) or "-"
+                lines.append(f"| {name} | `{template['image']}` | {_md_params(template['inputs'])} | {outputs} |")
+    return "\n".join(lines + pipelines) + "\n"
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_argument("--markdown", action="store_true", help="the Markdown table shown in the README")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -110,6 +141,8 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         print()
+    elif args.markdown:
+        sys.stdout.write(markdown_table(rows))
     else:
         print_table(rows)
     return 0
