@@ -24,8 +24,8 @@ DESCRIPTION = (
 
 STORAGE_VOLUME = "buildah-storage"
 STORAGE_DIR = next(o.default for o in OPTIONS if o.dest == "storage_dir") or "/var/lib/containers/storage"
-RUN_VOLUME = "containers-run"
-RUN_DIR = "/run/containers"
+RUN_VOLUME = "run"  # buildah keeps runtime state in /run/containers and /run/libpod
+RUN_DIR = "/run"
 VAR_TMP_VOLUME = "var-tmp"
 VAR_TMP_DIR = "/var/tmp"
 

@@ -186,6 +186,11 @@ def plan(values: dict[str, str | bool | None]) -> BuildPlan:
 # --- buildah ----------------------------------------------------------------------------------------------------
 
 
+def local_ref(image: str) -> str:
+    """The name buildah stores a locally built image under."""
+    return f"localhost/{image}"
+
+
 def global_args(storage: Path, runroot: Path) -> list[str]:
     return [BUILDAH, "--storage-driver", "overlay", "--root", str(storage), "--runroot", str(runroot)]
 
@@ -193,7 +198,8 @@ def global_args(storage: Path, runroot: Path) -> list[str]:
 def bud_argv(p: BuildPlan, runroot: Path) -> list[str]:
     """One argv entry per value: build-arg/env values may hold any character, newlines and quotes included."""
     argv = [*global_args(p.storage, runroot), "bud", "--isolation", "chroot", "--layers"]
-    argv += ["-f", str(p.dockerfile), "-t", p.image]
+    # Fully qualified: without a registries.conf short-name setup, buildah cannot find "name:tag" again.
+    argv += ["-f", str(p.dockerfile), "-t", local_ref(p.image)]
     for name, value in p.build_args:
         argv += ["--build-arg", f"{name}={value}"]
     for name, value in p.build_env:
@@ -322,7 +328,7 @@ def build(p: BuildPlan, log: StepLogger) -> str:
                 "--quiet",
                 "--digestfile",
                 str(digest_file),
-                p.image,
+                local_ref(p.image),
                 f"oci-archive:{tmp_archive}:{p.image}",
             ]
             code, tail = stream(push_argv, log, env)

@@ -18,7 +18,7 @@ from steps.common.cli import parse_options, run_step
 from steps.common.contract import EXIT_USAGE
 from steps.common.log import StepError, StepLogger
 from steps.common.outputs import atomic_write
-from steps.generate_workload.descriptor import Descriptor, DescriptorError, parse_descriptor
+from steps.generate_workload.descriptor import Descriptor, DescriptorError, parse_descriptor, resolve_plain
 from steps.generate_workload.model import API_VERSION, KIND, PROFILES, Profile, Workload
 from steps.generate_workload.options import OPTIONS
 from steps.generate_workload.validate import validate_cr
@@ -36,7 +36,14 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
+    if "\n" in value:
+        style: str | None = "|"
+    elif resolve_plain(value)[0] != "str":
+        # Kubernetes reads the CR with go-yaml v2, which takes some plain scalars PyYAML leaves unquoted
+        # (`y`, `N`, `1e+06`, `0o17`) as booleans or numbers: quote them so they stay strings.
+        style = '"'
+    else:
+        style = None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -336,7 +336,19 @@ def push(
     last = ""
     for attempt in range(1, attempts + 1):
         digest_file = digest_dir / f"digest-{attempt}"
-        argv = [SKOPEO, "--command-timeout", f"{timeout:g}s", "copy", "--digestfile", str(digest_file), *copy_args]
+        # skopeo 1.9 unpacks archives into /var/tmp unless told otherwise (it ignores TMPDIR); a read-only root
+        # filesystem only leaves the temp dir (/tmp, an emptyDir in the template) writable.
+        argv = [
+            SKOPEO,
+            "--tmpdir",
+            tempfile.gettempdir(),
+            "--command-timeout",
+            f"{timeout:g}s",
+            "copy",
+            "--digestfile",
+            str(digest_file),
+            *copy_args,
+        ]
         try:
             result = run(argv, timeout + 30)
             stderr, ok = result.stderr, result.returncode == 0
