@@ -314,7 +314,10 @@ def test_missing_dockerfile_names_the_field_and_lists_candidates(workspace: Work
     (workspace.source / "deploy" / "Containerfile.prod").write_text("FROM scratch\n")
     result = run_build(workspace, "--context", "services/api", "--dockerfile", "Dockerfile")
     assert result.returncode == 2, result.stderr
-    assert "--dockerfile (env DOCKERFILE_PATH): 'Dockerfile' not found under the source root" in result.stderr
+    assert (
+        "--dockerfile (env DOCKERFILE_PATH, parameter dockerfile-path): 'Dockerfile' not found under the source root"
+        in result.stderr
+    )
     assert "deploy/Containerfile.prod" in result.stderr and "services/api/Dockerfile" in result.stderr
     _assert_nothing_written(workspace)
 
@@ -323,18 +326,37 @@ def test_missing_dockerfile_names_the_field_and_lists_candidates(workspace: Work
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--context", "../.."], "--context (env DOCKER_CONTEXT): '../..' resolves outside the source root"),
-        (["--context", "services/api/app.txt"], "--context (env DOCKER_CONTEXT): build context 'services/api/app.txt'"),
+        (
+            ["--context", "../.."],
+            "--context (env DOCKER_CONTEXT, parameter docker-context): '../..' resolves outside the source root",
+        ),
+        (
+            ["--context", "services/api/app.txt"],
+            "--context (env DOCKER_CONTEXT, parameter docker-context): build context 'services/api/app.txt'",
+        ),
         (["--context", "nope"], "build context 'nope'"),
         (
             ["--dockerfile", "../../etc/passwd"],
-            "--dockerfile (env DOCKERFILE_PATH): '../../etc/passwd' resolves outside",
+            "--dockerfile (env DOCKERFILE_PATH, parameter dockerfile-path): '../../etc/passwd' resolves outside",
         ),
-        (["--dockerfile", "services"], "--dockerfile (env DOCKERFILE_PATH): 'services' is a directory"),
-        (["--build-args", "[{]"], "--build-args (env BUILD_ARGS): not valid JSON"),
-        (["--build-env", '[{"name": "OK", "value": "1"}, {"value": "2"}]'], "--build-env (env BUILD_ENV)[1].name"),
-        (["--image-name", "Demo/App"], "--image-name (env IMAGE_NAME): 'Demo/App' is not a valid image name"),
-        (["--git-revision", "bad rev"], "--image-tag (env IMAGE_TAG) + --git-revision (env GIT_REVISION): tag"),
+        (
+            ["--dockerfile", "services"],
+            "--dockerfile (env DOCKERFILE_PATH, parameter dockerfile-path): 'services' is a directory",
+        ),
+        (["--build-args", "[{]"], "--build-args (env BUILD_ARGS, parameter build-args): not valid JSON"),
+        (
+            ["--build-env", '[{"name": "OK", "value": "1"}, {"value": "2"}]'],
+            "--build-env (env BUILD_ENV, parameter build-env)[1].name",
+        ),
+        (
+            ["--image-name", "Demo/App"],
+            "--image-name (env IMAGE_NAME, parameter image-name): 'Demo/App' is not a valid image name",
+        ),
+        (
+            ["--git-revision", "bad rev"],
+            "--image-tag (env IMAGE_TAG, parameter image-tag) + "
+            "--git-revision (env GIT_REVISION, parameter git-revision): tag",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_writes_nothing(workspace: Workspace, args: list[str], message: str) -> None:
@@ -351,7 +373,10 @@ def test_context_symlink_escape_is_refused(workspace: Workspace) -> None:
     (workspace.source / "escape").symlink_to("/etc")
     result = run_build(workspace, "--context", "escape", "--dockerfile", "services/api/Dockerfile")
     assert result.returncode == 2
-    assert "--context (env DOCKER_CONTEXT): 'escape' resolves outside the source root" in result.stderr
+    assert (
+        "--context (env DOCKER_CONTEXT, parameter docker-context): 'escape' resolves outside the source root"
+        in result.stderr
+    )
 
 
 @pytest.mark.docker

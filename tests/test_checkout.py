@@ -453,7 +453,7 @@ UNREACHABLE = "https://127.0.0.1:9/org/app.git"  # never contacted: validation f
         ({"GIT_REPO": "ext::sh -c touch% /tmp/pwned"}, "--repo (env GIT_REPO, parameter git-repo): must not contain"),
         ({"GIT_DEPTH": "-1"}, "--depth (env GIT_DEPTH, parameter depth): expected a whole number"),
         ({"GIT_SUBMODULES": "maybe"}, "--submodules (env GIT_SUBMODULES, parameter submodules): expected true"),
-        ({"GIT_REPO": ""}, "missing required parameter(s): --repo (env GIT_REPO)"),
+        ({"GIT_REPO": ""}, "missing required parameter(s): --repo (env GIT_REPO, parameter git-repo)"),
     ],
 )
 def test_bad_input_names_the_field(tmp_path: Path, params: dict[str, str], expected: str) -> None:

@@ -308,7 +308,7 @@ def test_bad_client_secret_fails_at_the_token_endpoint(fake: FakeOpenChoreo, tmp
     wrong.write_text("Wr0ng-secret-value-123")
     error = expect_failure(options_for(fake, wrong))
     assert str(error).startswith("POST /oauth2/token -> 401 Unauthorized: invalid_client; client authentication failed")
-    assert "--oauth-client-id (env OAUTH_CLIENT_ID)" in str(error)
+    assert "--oauth-client-id (env OAUTH_CLIENT_ID, parameter oauth-client-id)" in str(error)
     assert [r.route for r in fake.requests] == ["POST /oauth2/token"]
 
 
@@ -520,7 +520,7 @@ def test_missing_run_is_reported(fake: FakeOpenChoreo, secret_file: Path) -> Non
     del fake.runs[(NS, RUN)]
     error = expect_failure(options_for(fake, secret_file))
     assert str(error).startswith(f"GET {RUN_PATH} -> 404 Not Found: WorkflowRun not found (NOT_FOUND)")
-    assert "--run-name (env WORKFLOW_RUN_NAME)" in str(error)
+    assert "--run-name (env WORKFLOW_RUN_NAME, parameter run-name)" in str(error)
 
 
 def test_no_run_name_means_no_run_requests(fake: FakeOpenChoreo, secret_file: Path) -> None:
@@ -588,17 +588,18 @@ def test_legacy_answer_without_success_fails(fake: FakeOpenChoreo, tmp_path: Pat
         (
             [],
             {},
-            "--api-server-url (env API_SERVER_URL) is required when --api-mode=workloads",
+            "--api-server-url (env API_SERVER_URL, parameter api-server-url) is required when --api-mode=workloads",
         ),
         (
             ["--api-server-url", "http://127.0.0.1:1"],
             {},
-            "--oauth-token-url (env OAUTH_TOKEN_URL) is required when --api-mode=workloads",
+            "--oauth-token-url (env OAUTH_TOKEN_URL, parameter oauth-token-url) is required when --api-mode=workloads",
         ),
         (
             ["--api-server-url", "127.0.0.1:8080", "--oauth-token-url", "http://127.0.0.1:1/t"],
             {},
-            "--api-server-url (env API_SERVER_URL): expected an http(s) URL, got '127.0.0.1:8080'",
+            "--api-server-url (env API_SERVER_URL, parameter api-server-url): "
+            "expected an http(s) URL, got '127.0.0.1:8080'",
         ),
         (
             ["--api-server-url", "http://127.0.0.1:1", "--oauth-token-url", "http://127.0.0.1:1/t"],
@@ -629,7 +630,7 @@ def test_legacy_answer_without_success_fails(fake: FakeOpenChoreo, tmp_path: Pat
         (
             ["--api-server-url", "http://127.0.0.1:1", "--api-tls-verify", "maybe"],
             {},
-            "--api-tls-verify (env API_TLS_VERIFY): expected true or false, got 'maybe'",
+            "--api-tls-verify (env API_TLS_VERIFY, parameter api-tls-verify): expected true or false, got 'maybe'",
         ),
     ],
 )
@@ -643,7 +644,9 @@ def test_options_are_checked_up_front(extra: list[str], environ: dict[str, str],
 
 
 def test_unknown_mode_and_legacy_without_token(tmp_path: Path) -> None:
-    with pytest.raises(StepError, match=r"--api-mode \(env API_MODE\): expected one of off, workloads, legacy"):
+    with pytest.raises(
+        StepError, match=r"--api-mode \(env API_MODE, parameter api-mode\): expected one of off, workloads, legacy"
+    ):
         validate_api_options({"api_mode": "sideways"})
     options = options_for(None, None, "--api-server-url", "http://127.0.0.1:1", mode="legacy")
     with pytest.raises(StepError, match=r"--token-file \(env API_TOKEN_FILE\): .* does not exist"):

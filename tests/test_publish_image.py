@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from steps.common.imageref import validate_image_name, validate_registry, validate_tag
 from steps.common.log import StepError
-from steps.publish_image.main import classify, detect_source, validate_image_name, validate_registry, validate_tag
+from steps.publish_image.main import classify, detect_source
 from tests.support.faultproxy import FaultProxy
 from tests.support.paths import ROOT
 from tests.support.registry import (
@@ -200,11 +201,24 @@ def test_archive_detection_rejects_what_is_not_an_image(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--registry", "https://r.example.com"], "--registry (env REGISTRY): 'https://r.example.com' has a scheme"),
-        (["--image-name", "Bad_Name"], "--image-name (env IMAGE_NAME): 'Bad_Name' is not a valid image name"),
-        (["--git-revision", "$(id)"], "--image-tag (env IMAGE_TAG) + --git-revision (env GIT_REVISION): tag"),
-        (["--retries", "x"], "--retries (env PUBLISH_RETRIES): expected an integer"),
-        (["--tls-verify", "maybe"], "--tls-verify (env REGISTRY_TLS_VERIFY): expected true or false"),
+        (
+            ["--registry", "https://r.example.com"],
+            "--registry (env REGISTRY, parameter registry): 'https://r.example.com' has a scheme",
+        ),
+        (
+            ["--image-name", "Bad_Name"],
+            "--image-name (env IMAGE_NAME, parameter image-name): 'Bad_Name' is not a valid image name",
+        ),
+        (
+            ["--git-revision", "$(id)"],
+            "--image-tag (env IMAGE_TAG, parameter image-tag) + "
+            "--git-revision (env GIT_REVISION, parameter git-revision): tag",
+        ),
+        (["--retries", "x"], "--retries (env PUBLISH_RETRIES, parameter push-retries): expected an integer"),
+        (
+            ["--tls-verify", "maybe"],
+            "--tls-verify (env REGISTRY_TLS_VERIFY, parameter tls-verify): expected true or false",
+        ),
     ],
 )
 def test_bad_parameters_exit_2_without_outputs(tmp_path: Path, args: list[str], message: str) -> None:

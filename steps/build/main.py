@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steps.build.options import OPTIONS
-from steps.common.cli import parse_bool, parse_options
+from steps.common.cli import option_label, parse_bool, parse_options
 from steps.common.contract import EXIT_FAILURE, EXIT_TRANSIENT, EXIT_USAGE, OUT_IMAGE_DIGEST
+from steps.common.imageref import DIGEST_RE, image_tag, validate_image_name
 from steps.common.log import StepError, StepLogger
 from steps.common.outputs import Outputs
-from steps.publish_image.main import DIGEST_RE, field_name, image_tag, validate_image_name
 
 PROG = "python -m steps.build"
 DESCRIPTION = "Build <image-name>:<image-tag>-<git-revision> with buildah and write it as an OCI archive."
@@ -37,7 +37,7 @@ _TAIL_LINES = 40
 
 
 def _field(dest: str) -> str:
-    return field_name(dest, OPTIONS)
+    return option_label(OPTIONS, dest)
 
 
 # --- inputs -----------------------------------------------------------------------------------------------------

@@ -25,9 +25,7 @@ SUPPORTED_URLS = "https://host/path, http://host/path, ssh://[user@]host[:port]/
 
 def field(dest: str) -> str:
     """How an error names an option: `--flag (env VAR, parameter name)`."""
-    option = _OPTIONS[dest]
-    where = f"env {option.env}" + (f", parameter {option.param}" if option.param else "")
-    return f"{option.long_flag} ({where})"
+    return _OPTIONS[dest].label
 
 
 def bad(dest: str, message: str) -> StepError:

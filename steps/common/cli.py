@@ -43,6 +43,17 @@ class Option:
     def long_flag(self) -> str:
         return self.flags[0]
 
+    @property
+    def label(self) -> str:
+        """How every error names this option: `--flag (env VAR, parameter name)`."""
+        where = f"env {self.env}" + (f", parameter {self.param}" if self.param else "")
+        return f"{self.long_flag} ({where})"
+
+
+def option_label(options: Sequence[Option], dest: str) -> str:
+    """The label of the option `dest` in `options` (the dest itself when there is none)."""
+    return next((option.label for option in options if option.dest == dest), dest)
+
 
 def parse_bool(value: str | None, *, field: str) -> bool:
     normalized = (value or "").strip().lower()
@@ -89,7 +100,7 @@ def parse_options(
         if option.secret and isinstance(value, str):
             redactor.add(value)
         if option.required and (value is None or value == ""):
-            missing.append(f"{option.long_flag} (env {option.env})")
+            missing.append(option.label)
         values[option.dest] = value
     if missing:
         raise StepError(

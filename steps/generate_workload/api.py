@@ -55,9 +55,8 @@ _FALLBACK_ENV = {"api_retry_backoff": ("API_RETRY_BACKOFF_SECONDS", "1"), "api_t
 
 
 def option_name(dest: str) -> str:
-    """`--flag (env VAR)` for an option, as every error message names it."""
-    option = _OPTIONS_BY_DEST[dest]
-    return f"{option.long_flag} (env {option.env})"
+    """`--flag (env VAR, parameter name)` for an option, as every error message names it."""
+    return _OPTIONS_BY_DEST[dest].label
 
 
 def _fail(message: str, exit_code: int = contract.EXIT_FAILURE) -> NoReturn:
