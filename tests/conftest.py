@@ -15,6 +15,9 @@ from tests.support.paths import SHARED
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
+# Fixtures shared across modules: the real registries on 127.0.0.1.
+pytest_plugins = ["tests.support.registry"]
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not SHARED.is_dir():

@@ -43,7 +43,6 @@ CMD ["cat", "/app/app.txt"]
 """
 
 # Registry and base-image fixtures (session-scoped, shared by every module that uses them).
-pytest_plugins = ["tests.support.registry"]
 
 
 @dataclass

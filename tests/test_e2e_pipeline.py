@@ -27,7 +27,6 @@ from tests.support.paths import CRDS, ROOT, TEMPLATES
 from tests.support.registry import BaseImage, Registry, free_port
 
 # Registry and base-image fixtures (session-scoped, shared with the step tests).
-pytest_plugins = ["tests.support.registry"]
 
 pytestmark = pytest.mark.docker
 

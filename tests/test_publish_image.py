@@ -34,7 +34,6 @@ from tests.support.registry import (
 OUTPUT_NAMES = ["image", "image-digest", "image-url"]
 
 # Registry and base-image fixtures (session-scoped, shared by every module that uses them).
-pytest_plugins = ["tests.support.registry"]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ to produce the same `Registry` (host, scheme, CA, credentials) from its own star
 Fixtures: `plain_registry` (HTTP, anonymous push) and `auth_registry` (HTTPS with a self-signed certificate and
 basic auth), and `busybox_base` (a static busybox image in the plain registry and as an OCI archive). All are
 session-scoped; tests keep apart by using their own repository names. Test modules load them with
-`pytest_plugins = ["tests.support.registry"]`. PYTEST_DONT_REWRITE: this module has no assertions, and the
+registered in tests/conftest.py. PYTEST_DONT_REWRITE: this module has no assertions, and the
 marker keeps pytest quiet when a test module imported it before registering it as a plugin.
 """
 
