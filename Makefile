@@ -17,6 +17,11 @@ test: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 	$(PY) -m hera_workflows render -o templates/ --check
+	$(PY) -m hera_workflows lint --strict templates/
+
+## lint: offline lint of the rendered pack (Argo v4 CRD schema + semantic checks), warnings included
+lint: $(STAMP)
+	$(PY) -m hera_workflows lint --strict templates/
 
 ## images: build the base and step images on the local engine
 images: $(STAMP)

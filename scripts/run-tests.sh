@@ -13,6 +13,8 @@ echo "== static checks"
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
 "$BIN/mypy"
+echo "== test oracles (upstream occ and argo lint, built from the Go module proxy; cached)"
+bash scripts/build-oracles.sh all
 echo "== local images"
 "$PY" -m hera_workflows images build --local-base
 echo "== tests"

@@ -1,0 +1,396 @@
+"""`python -m hera_workflows lint [PATH…]`: validate rendered Argo YAML offline.
+
+Two layers, both without a cluster:
+
+1. structure: each ClusterWorkflowTemplate / WorkflowTemplate / Workflow document (and each OpenChoreo
+   runTemplate, an embedded Argo Workflow) against the Argo v4 *full* CRD schema, unknown fields forbidden
+   (hera_workflows.lint_schema);
+2. semantics: Argo's validation rules the pack relies on, references resolved across all linted files, and the
+   OpenChoreo generate-workload-cr contract (hera_workflows.lint_semantics).
+
+Every finding names the file (with the line when known), the resource (Kind/name) and the JSON path. Exit status:
+0 clean, 1 errors (or warnings with --strict), 2 usage errors (no CRDs, missing path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hera_workflows.lint_schema import (
+    CRD_DIR_ENV,
+    CRD_SOURCE_HINT,
+    CrdError,
+    CrdSchemas,
+    Issue,
+    JsonPath,
+    Severity,
+    format_path,
+)
+from hera_workflows.lint_semantics import ARGO_KINDS, Resource, check
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PATH = ROOT / "templates"
+ARGO_GROUP = "argoproj.io"
+OPENCHOREO_GROUP = "openchoreo.dev"
+OPENCHOREO_RUN_TEMPLATE_KINDS = frozenset({"ClusterWorkflow", "Workflow"})
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+EPILOG = f"""\
+CRDs: lint reads the Argo Workflows *full* CRDs (argoproj.io_clusterworkflowtemplates.yaml,
+argoproj.io_workflowtemplates.yaml, argoproj.io_workflows.yaml) from --crd-dir, ${CRD_DIR_ENV},
+$PACK_SHARED_DIR/reference/crds/argo-v4.1.2 or ../shared/reference/crds/argo-v4.1.2; {CRD_SOURCE_HINT}.
+
+Exit status: 0 clean, 1 errors found (warnings too with --strict), 2 usage error.
+"""
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    line: int | None
+    resource: str
+    path: str
+    message: str
+    severity: Severity
+    rule: str
+
+    def text(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        parts = [where, self.severity]
+        if self.resource:
+            parts.append(self.resource)
+        parts += [self.path, self.message]
+        return ": ".join(parts)
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    resources: int = 0
+    skipped: list[str] = field(default_factory=list)  # documents of other kinds, checked only for parsing
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        if self.errors or (strict and self.warnings):
+            return EXIT_FINDINGS
+        return EXIT_CLEAN
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+LineMap = dict[JsonPath, int]
+
+
+@dataclass
+class _Document:
+    file: str
+    index: int
+    data: Any
+    lines: LineMap
+    duplicate_keys: list[tuple[JsonPath, str]]
+
+    def line(self, path: JsonPath) -> int | None:
+        for end in range(len(path), -1, -1):
+            found = self.lines.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+    def label(self) -> str:
+        if not isinstance(self.data, dict):
+            return ""
+        meta = self.data.get("metadata") if isinstance(self.data.get("metadata"), dict) else {}
+        name = (meta or {}).get("name") or (meta or {}).get("generateName")
+        kind = self.data.get("kind", "(no kind)")
+        return f"{kind}/{name}" if name else f"{kind} (document {self.index + 1})"
+
+
+def _map_lines(node: yaml.Node, path: JsonPath, lines: LineMap, dups: list[tuple[JsonPath, str]]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key == "<<":
+                continue
+            if key in seen:
+                dups.append(((*path, key), f"duplicate key '{key}' (YAML keeps the last one; kubectl rejects it)"))
+            seen.add(key)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            _map_lines(value_node, (*path, key), lines, dups)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*path, i)] = item.start_mark.line + 1
+            _map_lines(item, (*path, i), lines, dups)
+
+
+def load_documents(path: Path, display: str) -> tuple[list[_Document], Finding | None]:
+    """Every document of a YAML file with a JSON-path -> line map; a parse error becomes a Finding."""
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [], Finding(display, None, "", "(file)", f"cannot read: {exc}", "error", "parse")
+    loader = loader_class(text)
+    docs: list[_Document] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            data = loader.construct_document(node)
+            lines: LineMap = {}
+            dups: list[tuple[JsonPath, str]] = []
+            _map_lines(node, (), lines, dups)
+            docs.append(_Document(display, len(docs), data, lines, dups))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+        what = ", ".join(str(p) for p in parts if p) or str(exc).replace("\n", " ")
+        where = f" (line {line}, column {mark.column + 1})" if mark is not None else ""
+        return docs, Finding(display, line, "", "(document)", f"YAML syntax error: {what}{where}", "error", "parse")
+    finally:
+        loader.dispose()
+    return docs, None
+
+
+def discover(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml"))
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def default_crd_dir() -> Path:
+    configured = os.environ.get(CRD_DIR_ENV)
+    if configured:
+        return Path(configured)
+    shared = os.environ.get("PACK_SHARED_DIR")
+    base = Path(shared) if shared else ROOT.parent / "shared"
+    return base / "reference" / "crds" / "argo-v4.1.2"
+
+
+# -- linting ---------------------------------------------------------------------------------------------------
+def _group(doc: dict[str, Any]) -> str:
+    return str(doc.get("apiVersion", "")).partition("/")[0]
+
+
+def _check_kustomization(doc: _Document, file: Path, result: LintResult) -> None:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    for i, entry in enumerate(data.get("resources") or []):
+        if not isinstance(entry, str) or "://" in entry or entry.startswith(("github.com/", "git@")):
+            continue
+        if not (file.parent / entry).exists():
+            result.findings.append(
+                Finding(
+                    doc.file,
+                    doc.line(("resources", i)),
+                    doc.label(),
+                    format_path(("resources", i)),
+                    f"resource '{entry}' does not exist next to the kustomization",
+                    "error",
+                    "kustomization",
+                )
+            )
+
+
+def lint_paths(
+    paths: Iterable[Path],
+    crd_dir: Path | None = None,
+    *,
+    schema: bool = True,
+) -> LintResult:
+    """Lint files and directories (recursively, *.yaml/*.yml). Raises CrdError when the CRDs are needed but missing."""
+    crds = CrdSchemas(crd_dir or default_crd_dir()) if schema else None
+    result = LintResult()
+    resources: list[Resource] = []
+    owners: dict[int, tuple[_Document, str]] = {}
+
+    def add(doc: _Document, label: str, issue: Issue) -> None:
+        result.findings.append(
+            Finding(
+                doc.file,
+                doc.line(issue.path),
+                label,
+                format_path(issue.path),
+                issue.message,
+                issue.severity,
+                issue.rule,
+            )
+        )
+
+    def schema_check(doc: _Document, label: str, obj: dict[str, Any], prefix: JsonPath) -> None:
+        if crds is None:
+            return
+        api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
+        if crds.covers(api_version, kind):
+            for issue in crds.validate(obj):
+                add(doc, label, Issue((*prefix, *issue.path), issue.message, issue.rule, issue.severity))
+        elif kind in crds.kinds():
+            served = ", ".join(crds.api_versions(kind))
+            add(
+                doc,
+                label,
+                Issue(
+                    (*prefix, "apiVersion"),
+                    f"apiVersion '{api_version}' is not served for {kind} (expected {served})",
+                    "schema",
+                ),
+            )
+        else:
+            add(
+                doc,
+                label,
+                Issue(
+                    (*prefix, "kind"),
+                    f"no CRD for kind '{kind}' in the CRD directory: structure not checked",
+                    "schema",
+                    "warning",
+                ),
+            )
+
+    for file in discover(list(paths)):
+        result.files += 1
+        display = _display(file)
+        docs, parse_error = load_documents(file, display)
+        if parse_error is not None:
+            result.findings.append(parse_error)
+        for doc in docs:
+            if doc.data is None:
+                continue
+            for dup_path, message in doc.duplicate_keys:
+                result.findings.append(
+                    Finding(doc.file, doc.line(dup_path), doc.label(), format_path(dup_path), message, "error", "parse")
+                )
+            if not isinstance(doc.data, dict):
+                result.findings.append(
+                    Finding(doc.file, doc.line(()), "", "(document)", "document is not a mapping", "error", "parse")
+                )
+                continue
+            data: dict[str, Any] = doc.data
+            label, kind = doc.label(), str(data.get("kind", ""))
+            if kind == "Kustomization" or file.name in ("kustomization.yaml", "kustomization.yml"):
+                _check_kustomization(doc, file, result)
+                result.skipped.append(f"{display}: {label}")
+                continue
+            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            name = str((meta or {}).get("name") or (meta or {}).get("generateName") or "")
+            namespace = str((meta or {}).get("namespace") or "")
+            if _group(data) == ARGO_GROUP and (kind in ARGO_KINDS or (crds is not None and kind in crds.kinds())):
+                result.resources += 1
+                schema_check(doc, label, data, ())
+                if kind in ARGO_KINDS:
+                    res = Resource(kind, name, data, origin=display, namespace=namespace)
+                    resources.append(res)
+                    owners[id(res)] = (doc, label)
+                continue
+            run_template = (data.get("spec") or {}).get("runTemplate") if isinstance(data.get("spec"), dict) else None
+            if (
+                _group(data) == OPENCHOREO_GROUP
+                and kind in OPENCHOREO_RUN_TEMPLATE_KINDS
+                and isinstance(run_template, dict)
+                and _group(run_template) == ARGO_GROUP
+            ):
+                # An OpenChoreo (Cluster)Workflow: its runTemplate is the Argo Workflow OpenChoreo submits.
+                result.resources += 1
+                prefix: JsonPath = ("spec", "runTemplate")
+                schema_check(doc, label, run_template, prefix)
+                res = Resource(
+                    str(run_template.get("kind", "")),
+                    f"{name} runTemplate",
+                    run_template,
+                    origin=display,
+                    prefix=prefix,
+                    embedded=True,
+                    namespace=namespace,
+                )
+                resources.append(res)
+                owners[id(res)] = (doc, label)
+                continue
+            result.skipped.append(f"{display}: {label}")
+
+    for res, issue in check(resources):
+        add(*owners[id(res)], issue)
+    result.findings.sort(key=lambda f: (f.file, f.line or 0, f.path, f.message))
+    return result
+
+
+# -- command line ----------------------------------------------------------------------------------------------
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="YAML files or directories, searched recursively (default: ./templates/, else the project's templates/)",
+    )
+    parser.add_argument("--crd-dir", type=Path, default=None, help="directory holding the Argo v4 full CRDs")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    parser.add_argument("--strict", action="store_true", help="warnings fail the run too")
+    parser.add_argument(
+        "--no-schema", dest="schema", action="store_false", help="skip the CRD schema layer (semantic checks only)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    local = Path("templates")
+    paths: list[Path] = list(args.paths) or [local if local.is_dir() else DEFAULT_PATH]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"lint: no such file or directory: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = lint_paths(paths, args.crd_dir, schema=args.schema)
+    except CrdError as exc:
+        print(f"lint: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    code = result.exit_code(strict=args.strict)
+    if args.format == "json":
+        payload = {
+            "ok": code == EXIT_CLEAN,
+            "files": result.files,
+            "resources": result.resources,
+            "errors": len(result.errors),
+            "warnings": len(result.warnings),
+            "skipped": result.skipped,
+            "findings": [asdict(f) for f in result.findings],
+        }
+        print(json.dumps(payload, indent=2))
+        return code
+    for finding in result.findings:
+        print(finding.text())
+    summary = (
+        f"{result.files} file(s), {result.resources} Argo resource(s): "
+        f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)"
+    )
+    print(summary, file=sys.stderr)
+    return code
