@@ -14,7 +14,24 @@ import importlib
 import re
 from collections.abc import Sequence
 
-from hera_workflows.pack import Extension, Pack, PackError
+from hera_workflows._common import SecretMount, StepTemplate, step_output_ref, workflow_param_ref
+from hera_workflows.pack import Extension, Pack, PackError, PipelineArgument, PipelineStep, Resource
+from hera_workflows.settings import StepSettings
+
+# The public API for extensions: import these from `hera_workflows.extension`.
+__all__ = [
+    "ExtensionError",
+    "Pack",
+    "PipelineArgument",
+    "PipelineStep",
+    "Resource",
+    "SecretMount",
+    "StepSettings",
+    "StepTemplate",
+    "load_extension",
+    "step_output_ref",
+    "workflow_param_ref",
+]
 
 _SPEC = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)$")
 

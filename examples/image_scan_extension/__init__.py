@@ -18,9 +18,16 @@ from typing import Any
 
 from hera.workflows import Parameter
 
-from hera_workflows._common import SecretMount, StepTemplate, step_output_ref, workflow_param_ref
-from hera_workflows.pack import Pack, PipelineArgument, PipelineStep
-from hera_workflows.settings import StepSettings
+from hera_workflows.extension import (
+    Pack,
+    PipelineArgument,
+    PipelineStep,
+    SecretMount,
+    StepSettings,
+    StepTemplate,
+    step_output_ref,
+    workflow_param_ref,
+)
 from steps.common import contract
 
 CWT_NAME = "image-scan"
