@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from steps.common.cli import Option
 from steps.common.contract import EXIT_USAGE
 from steps.common.log import StepError
 
@@ -78,3 +79,33 @@ def image_tag(tag_prefix: str, git_revision: str, tag_field: str, revision_field
     if not revision:
         raise StepError(f"{revision_field}: empty git revision", EXIT_USAGE)
     return validate_tag(f"{prefix}-{revision}", f"{tag_field} + {revision_field}")
+
+
+# The image a pipeline builds and publishes is <image-name>:<image-tag>-<git-revision> (OpenChoreo's naming);
+# the build and publish steps take these three options alike.
+IMAGE_NAMING_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "image_name",
+        ("--image-name",),
+        "IMAGE_NAME",
+        "image name (OpenChoreo: <ns>-<project>-<component>)",
+        required=True,
+        param="image-name",
+    ),
+    Option(
+        "image_tag",
+        ("--image-tag",),
+        "IMAGE_TAG",
+        "image tag prefix; the tag is <image-tag>-<git-revision>",
+        default="v1",
+        param="image-tag",
+    ),
+    Option(
+        "git_revision",
+        ("--git-revision",),
+        "GIT_REVISION",
+        "short commit (from checkout-source)",
+        required=True,
+        param="git-revision",
+    ),
+)

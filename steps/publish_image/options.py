@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from steps.common import contract
 from steps.common.cli import Option
+from steps.common.imageref import IMAGE_NAMING_OPTIONS
 
 OPTIONS: list[Option] = [
     Option(
@@ -14,30 +15,7 @@ OPTIONS: list[Option] = [
         required=True,
         param="registry",
     ),
-    Option(
-        "image_name",
-        ("--image-name",),
-        "IMAGE_NAME",
-        "image name (OpenChoreo: <ns>-<project>-<component>)",
-        required=True,
-        param="image-name",
-    ),
-    Option(
-        "image_tag",
-        ("--image-tag",),
-        "IMAGE_TAG",
-        "image tag prefix; the tag is <image-tag>-<git-revision>",
-        default="v1",
-        param="image-tag",
-    ),
-    Option(
-        "git_revision",
-        ("--git-revision",),
-        "GIT_REVISION",
-        "short commit (from checkout-source)",
-        required=True,
-        param="git-revision",
-    ),
+    *IMAGE_NAMING_OPTIONS,
     Option(
         "tls_verify",
         ("--tls-verify",),
