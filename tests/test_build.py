@@ -224,6 +224,17 @@ def test_build_writes_oci_archive_and_digest(
 
 
 @pytest.mark.docker
+def test_registry_auth_file_env_naming_a_missing_file_does_not_break_the_build(
+    workspace: Workspace, busybox_base: BaseImage, plain_registry: Registry
+) -> None:
+    # buildah reads REGISTRY_AUTH_FILE by itself; the step must not let a missing optional secret fail the build.
+    missing = str(workspace.root / "no-secret" / ".dockerconfigjson")
+    result = run_build(workspace, *app_args(busybox_base, plain_registry), env={"REGISTRY_AUTH_FILE": missing})
+    assert result.returncode == 0, result.stderr
+    assert workspace.output("image-digest").read_text().startswith("sha256:")
+
+
+@pytest.mark.docker
 def test_build_args_and_env_arrive_byte_exact(
     workspace: Workspace, busybox_base: BaseImage, plain_registry: Registry
 ) -> None:

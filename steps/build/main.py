@@ -300,6 +300,9 @@ def build(p: BuildPlan, log: StepLogger) -> str:
     p.archive.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("BUILDAH_ISOLATION", "chroot")
+    # buildah reads REGISTRY_AUTH_FILE itself and fails when it names a missing file; the step passes the file
+    # explicitly (--authfile) only when the optional secret is mounted.
+    env.pop("REGISTRY_AUTH_FILE", None)
     with tempfile.TemporaryDirectory(prefix="buildah-runroot-") as runroot_dir:
         runroot = Path(runroot_dir)
         log.info(
