@@ -80,6 +80,13 @@ class SecretKeyRef:
         return {"name": self.name, "key": self.key}
 
 
+def _value_or_secret(value: str, secret: SecretKeyRef | None, profile: Profile) -> dict[str, Any]:
+    """occ's priority: a secret reference wins, else a non-empty value, else neither (Go `omitempty`)."""
+    if secret is not None:
+        return {"valueFrom": {profile.secret_ref_field: secret.to_cr()}}
+    return {"value": value} if value else {}
+
+
 @dataclass
 class EnvVar:
     key: str
@@ -87,12 +94,7 @@ class EnvVar:
     secret: SecretKeyRef | None = None
 
     def to_cr(self, profile: Profile) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key}
-        if self.secret is not None:
-            out["valueFrom"] = {profile.secret_ref_field: self.secret.to_cr()}
-        elif self.value:
-            out["value"] = self.value
-        return out
+        return {"key": self.key, **_value_or_secret(self.value, self.secret, profile)}
 
 
 @dataclass
@@ -103,12 +105,7 @@ class FileVar:
     secret: SecretKeyRef | None = None
 
     def to_cr(self, profile: Profile) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "mountPath": self.mount_path}
-        if self.secret is not None:
-            out["valueFrom"] = {profile.secret_ref_field: self.secret.to_cr()}
-        elif self.value:
-            out["value"] = self.value
-        return out
+        return {"key": self.key, "mountPath": self.mount_path, **_value_or_secret(self.value, self.secret, profile)}
 
 
 @dataclass

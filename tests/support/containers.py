@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import os
 import secrets
-import shutil
 import tarfile
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ import yaml
 
 from hera_workflows import images
 from tests.support.paths import TEMPLATES
-from tests.support.registry import Registry, free_port, make_htpasswd, make_self_signed_cert
+from tests.support.registry import Registry, free_port, make_registry_material
 
 # Ryuk's image would be pulled from Docker Hub: never. Set before testcontainers reads its configuration.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -114,24 +113,16 @@ def container_registry(workdir: Path, *, tls: bool = False, auth: bool = False) 
         .with_env("REGISTRY_HTTP_SECRET", secrets.token_hex(16))
         .waiting_for(LogMessageWaitStrategy("listening on"))
     )
-    ca_file = ca_dir = None
-    username = password = None
-    if tls:
-        cert, key = make_self_signed_cert(workdir / "tls")
+    material = make_registry_material(workdir, tls=tls, auth=auth)
+    if material.cert and material.key:
         container = (
-            container.with_volume_mapping(str(cert.parent), "/certs", "ro")
-            .with_env("REGISTRY_HTTP_TLS_CERTIFICATE", f"/certs/{cert.name}")
-            .with_env("REGISTRY_HTTP_TLS_KEY", f"/certs/{key.name}")
+            container.with_volume_mapping(str(material.cert.parent), "/certs", "ro")
+            .with_env("REGISTRY_HTTP_TLS_CERTIFICATE", f"/certs/{material.cert.name}")
+            .with_env("REGISTRY_HTTP_TLS_KEY", f"/certs/{material.key.name}")
         )
-        ca_file = cert
-        ca_dir = workdir / "ca"
-        ca_dir.mkdir(exist_ok=True)
-        shutil.copyfile(cert, ca_dir / "ca.crt")
-    if auth:
-        username, password = "ciuser", "pw-" + secrets.token_urlsafe(18)
-        htpasswd = make_htpasswd(workdir / "auth" / "htpasswd", username, password)
+    if material.htpasswd:
         container = (
-            container.with_volume_mapping(str(htpasswd.parent), "/auth", "ro")
+            container.with_volume_mapping(str(material.htpasswd.parent), "/auth", "ro")
             .with_env("REGISTRY_AUTH", "htpasswd")
             .with_env("REGISTRY_AUTH_HTPASSWD_REALM", "ci-registry")
             .with_env("REGISTRY_AUTH_HTPASSWD_PATH", "/auth/htpasswd")
@@ -139,10 +130,10 @@ def container_registry(workdir: Path, *, tls: bool = False, auth: bool = False) 
     registry = Registry(
         host=f"127.0.0.1:{port}",
         scheme="https" if tls else "http",
-        ca_file=ca_file,
-        ca_dir=ca_dir,
-        username=username,
-        password=password,
+        ca_file=material.cert,
+        ca_dir=material.ca_dir,
+        username=material.username,
+        password=material.password,
     )
     started = time.monotonic()
     with container:

@@ -190,6 +190,33 @@ def make_htpasswd(path: Path, username: str, password: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class RegistryMaterial:
+    """TLS and basic-auth material for a test registry, whatever runs it."""
+
+    cert: Path | None = None
+    key: Path | None = None
+    ca_dir: Path | None = None
+    htpasswd: Path | None = None
+    username: str | None = None
+    password: str | None = None
+
+
+def make_registry_material(workdir: Path, *, tls: bool, auth: bool) -> RegistryMaterial:
+    """A self-signed certificate (and a CA dir holding it as ca.crt) and/or an htpasswd user with a random password."""
+    cert = key = ca_dir = htpasswd = None
+    username = password = None
+    if tls:
+        cert, key = make_self_signed_cert(workdir / "tls")
+        ca_dir = workdir / "ca"
+        ca_dir.mkdir(exist_ok=True)
+        shutil.copyfile(cert, ca_dir / "ca.crt")
+    if auth:
+        username, password = "ciuser", "pw-" + secrets.token_urlsafe(18)
+        htpasswd = make_htpasswd(workdir / "auth" / "htpasswd", username, password)
+    return RegistryMaterial(cert, key, ca_dir, htpasswd, username, password)
+
+
 @contextmanager
 def host_registry(workdir: Path, *, tls: bool = False, auth: bool = False) -> Iterator[Registry]:
     """Run `docker-registry serve` on a free 127.0.0.1 port, storage under `workdir`; stop it on exit."""
@@ -204,29 +231,21 @@ def host_registry(workdir: Path, *, tls: bool = False, auth: bool = False) -> It
         "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
         "http": http,
     }
-    ca_file = ca_dir = None
-    username = password = None
-    if tls:
-        cert, key = make_self_signed_cert(workdir / "tls")
-        http["tls"] = {"certificate": str(cert), "key": str(key)}
-        ca_file = cert
-        ca_dir = workdir / "ca"
-        ca_dir.mkdir(exist_ok=True)
-        shutil.copyfile(cert, ca_dir / "ca.crt")
-    if auth:
-        username, password = "ciuser", "pw-" + secrets.token_urlsafe(18)
-        htpasswd = make_htpasswd(workdir / "auth" / "htpasswd", username, password)
-        config["auth"] = {"htpasswd": {"realm": "ci-registry", "path": str(htpasswd)}}
+    material = make_registry_material(workdir, tls=tls, auth=auth)
+    if material.cert and material.key:
+        http["tls"] = {"certificate": str(material.cert), "key": str(material.key)}
+    if material.htpasswd:
+        config["auth"] = {"htpasswd": {"realm": "ci-registry", "path": str(material.htpasswd)}}
     config_path = workdir / "config.yml"
     config_path.write_text(json.dumps(config))  # JSON is YAML
     log_path = workdir / "registry.log"
     registry = Registry(
         host=f"127.0.0.1:{port}",
         scheme="https" if tls else "http",
-        ca_file=ca_file,
-        ca_dir=ca_dir,
-        username=username,
-        password=password,
+        ca_file=material.cert,
+        ca_dir=material.ca_dir,
+        username=material.username,
+        password=material.password,
         storage_dir=storage,
         extra={"log": str(log_path)},
     )
