@@ -17,5 +17,10 @@ echo "== test oracles (upstream occ and argo lint, built from the Go module prox
 bash scripts/build-oracles.sh all
 echo "== local images"
 "$PY" -m hera_workflows images build --local-base
+if [[ "${CI:-}" == "true" ]]; then
+  # Show in every CI log that the benchmark command works within CI's budget (figures only; nothing asserted).
+  echo "== benchmarks (quick)"
+  "$PY" -m benchmarks --quick -o "${TMPDIR:-/tmp}/openchoreo-ci-pack-bench-quick.json"
+fi
 echo "== tests"
 "$PY" -m pytest "$@"
