@@ -67,20 +67,13 @@ def prerequisites() -> None:
 
 def make_repo(root: Path) -> str:
     """A bare repository `greeter.git` under `root` with the sample app; returns its commit."""
-    from tests.support.gitserver import git
+    from tests.support.gitserver import bare_repo_with_tree
 
-    bare = root / "greeter.git"
-    git("init", "--quiet", "--bare", str(bare))
-    work = root.parent / "greeter-work"
-    git("clone", "--quiet", str(bare), str(work))
-    shutil.copytree(fixtures.SAMPLE_WORKLOADS / SAMPLE, work, dirs_exist_ok=True)
-    (work / "Dockerfile").write_text(DOCKERFILE)
-    git("add", "-A", cwd=work)
-    git("commit", "--quiet", "-m", "sample app", cwd=work)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
-    commit = git("rev-parse", "HEAD", cwd=work)
-    shutil.rmtree(work)
-    return commit
+    def populate(work: Path) -> None:
+        shutil.copytree(fixtures.SAMPLE_WORKLOADS / SAMPLE, work, dirs_exist_ok=True)
+        (work / "Dockerfile").write_text(DOCKERFILE)
+
+    return bare_repo_with_tree(root / "greeter.git", populate)
 
 
 def _time(value: str | None) -> dt.datetime | None:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from hera_workflows import controller_check as cc
-from tests.support.gitserver import HttpGitServer, git
+from tests.support.gitserver import HttpGitServer, bare_repo_with_tree
 from tests.support.paths import CRDS, ROOT, TEMPLATES
 from tests.support.registry import BaseImage, Registry, free_port
 
@@ -58,19 +58,13 @@ class Run:
 
 def make_repo(root: Path, name: str, mutate: Any = None) -> str:
     """A bare repository `name` under `root` holding the sample app (optionally changed); returns the commit."""
-    bare = root / name
-    git("init", "--quiet", "--bare", str(bare))
-    work = root.parent / f"{name}-work"
-    git("clone", "--quiet", str(bare), str(work))
-    shutil.copytree(SAMPLE_APP, work, dirs_exist_ok=True)
-    if mutate is not None:
-        mutate(work)
-    git("add", "-A", cwd=work)
-    git("commit", "--quiet", "-m", "sample app", cwd=work)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
-    commit = git("rev-parse", "HEAD", cwd=work)
-    shutil.rmtree(work)
-    return commit
+
+    def populate(work: Path) -> None:
+        shutil.copytree(SAMPLE_APP, work, dirs_exist_ok=True)
+        if mutate is not None:
+            mutate(work)
+
+    return bare_repo_with_tree(root / name, populate)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,6 +57,21 @@ def git(*args: str, cwd: Path | None = None) -> str:
     if result.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed: {result.stderr}")
     return result.stdout.strip()
+
+
+def bare_repo_with_tree(bare: Path, populate: Callable[[Path], None]) -> str:
+    """Create the bare repository `bare` whose `main` holds one commit of what `populate(work_dir)` writes;
+    return that commit."""
+    git("init", "--quiet", "--bare", str(bare))
+    work = bare.parent / f"{bare.name}-work"
+    git("clone", "--quiet", str(bare), str(work))
+    populate(work)
+    git("add", "-A", cwd=work)
+    git("commit", "--quiet", "-m", "sample app", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    commit = git("rev-parse", "HEAD", cwd=work)
+    shutil.rmtree(work)
+    return commit
 
 
 def free_port() -> int:
