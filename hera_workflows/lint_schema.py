@@ -6,8 +6,11 @@ the schema the API server enforces on `kubectl apply`. Two patches make it behav
 
 - unknown fields are forbidden: `additionalProperties: false` wherever an object schema lists `properties` and does
   not set `x-kubernetes-preserve-unknown-fields`;
-- `x-kubernetes-int-or-string: true` becomes `anyOf: [integer, string]` (JSON Schema has no such type), and
-  `nullable: true` adds `null` to the type.
+- `x-kubernetes-int-or-string: true` becomes `anyOf: [integer, string]` (JSON Schema has no such type),
+  `nullable: true` adds `null` to the type, and `x-kubernetes-list-type: set` becomes `uniqueItems: true`.
+
+`patch_schema` is the project's one model of these structural rules; the tests validate against upstream CRDs
+through it too.
 
 The patched schema of each CRD is cached in-process (compiled validator) and on disk (JSON, keyed by the CRD file's
 sha256), so only the first run pays for parsing the multi-megabyte CRD YAML.
@@ -32,7 +35,7 @@ PathElem = str | int
 JsonPath = tuple[PathElem, ...]
 
 # Bump when the patching below changes, so stale disk caches are ignored.
-_PATCH_VERSION = "1"
+_PATCH_VERSION = "2"
 CRD_DIR_ENV = "PACK_ARGO_CRD_DIR"
 CACHE_DIR_ENV = "PACK_LINT_CACHE_DIR"
 CRD_SOURCE_HINT = (
@@ -88,6 +91,8 @@ def patch_schema(schema: Any) -> Any:
             node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
         elif node.get("nullable") and isinstance(node.get("type"), str):
             node["type"] = [node["type"], "null"]
+        if node.get("x-kubernetes-list-type") == "set":
+            node["uniqueItems"] = True
         if (
             "properties" in node
             and not node.get("x-kubernetes-preserve-unknown-fields")

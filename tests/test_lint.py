@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from hera_workflows import lint
@@ -159,6 +160,17 @@ def test_patch_schema_forbids_unknown_fields_and_allows_int_or_string() -> None:
     assert schema["properties"]["limit"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
     assert "additionalProperties" not in schema["properties"]["free"]
     assert schema["properties"]["enum"]["enum"] == [{"properties": {}}]  # enum values are data
+
+
+def test_patch_schema_rejects_duplicate_items_in_list_type_sets() -> None:
+    # The API server enforces x-kubernetes-list-type: set (e.g. Argo's restartPolicyRules exitCodes.values).
+    schema = patch_schema(
+        {"type": "object", "properties": {"values": {"type": "array", "items": {"type": "integer"},
+                                                     "x-kubernetes-list-type": "set"}}}
+    )  # fmt: skip
+    validator = jsonschema.Draft7Validator(schema)
+    assert list(validator.iter_errors({"values": [1, 2]})) == []
+    assert [e.message for e in validator.iter_errors({"values": [1, 1]})] == ["[1, 1] has non-unique elements"]
 
 
 def test_format_path() -> None:

@@ -17,6 +17,7 @@ import yaml
 from hera.workflows import models as hera_models
 
 from hera_workflows import render
+from hera_workflows.lint_schema import patch_schema
 from hera_workflows.settings import Settings, load_settings
 from steps.build.options import OPTIONS as BUILD_OPTIONS
 from steps.checkout.options import OPTIONS as CHECKOUT_OPTIONS
@@ -34,30 +35,11 @@ SHELLS = {"sh", "bash", "ash", "dash", "zsh", "/bin/sh", "/bin/bash", "/usr/bin/
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _closed(schema: Any) -> Any:
-    """The CRD schema as `kubectl apply --validate=strict` sees it: unknown fields rejected, int-or-string."""
-    if isinstance(schema, list):
-        return [_closed(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: _closed(value) for key, value in schema.items()}
-    if out.get("x-kubernetes-int-or-string"):
-        out.pop("type", None)
-        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if (
-        out.get("type") == "object"
-        and "properties" in out
-        and not out.get("x-kubernetes-preserve-unknown-fields")
-        and "additionalProperties" not in out
-    ):
-        out["additionalProperties"] = False
-    return out
-
-
 @cache
 def crd_validator(path: Path) -> jsonschema.Draft7Validator:
     crd = yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
-    schema = _closed(copy.deepcopy(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
+    # As `kubectl apply --validate=strict` sees it: unknown fields rejected, int-or-string, list-type sets.
+    schema = patch_schema(copy.deepcopy(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
     return jsonschema.Draft7Validator(schema)
 
 

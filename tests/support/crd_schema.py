@@ -1,8 +1,8 @@
 """Validate objects against an upstream CRD the way the Kubernetes API server would on create.
 
-- the CRD's openAPIV3Schema through jsonschema, with `additionalProperties: false` injected into every object schema
-  that lists `properties` (the API server prunes unknown fields; we want to hear about them instead);
-- `x-kubernetes-list-type: set` -> uniqueItems; `x-kubernetes-list-type: map` -> unique list-map keys;
+- the CRD's openAPIV3Schema through jsonschema, patched by `hera_workflows.lint_schema.patch_schema`: closed objects
+  (the API server prunes unknown fields; we want to hear about them instead), `x-kubernetes-list-type: set` ->
+  uniqueItems; `x-kubernetes-list-type: map` -> unique list-map keys (checked below);
 - every `x-kubernetes-validations` CEL rule, evaluated with celpy (cel-python) with `self` bound to the value.
   Transition rules (those that use `oldSelf`) are skipped: on create the API server skips them too.
 
@@ -21,6 +21,7 @@ import celpy
 import jsonschema
 import yaml
 
+from hera_workflows.lint_schema import patch_schema
 from tests.support.paths import OPENCHOREO_017_CRDS, OPENCHOREO_1X_CRDS
 
 # celpy raises the interpreter's recursion limit when its first Environment is made; do that at import time, not in
@@ -33,20 +34,6 @@ WORKLOAD_CRDS = {
 }
 
 
-def _close(schema: Any) -> Any:
-    """Copy of a structural schema with closed objects and list-type sets as uniqueItems."""
-    if isinstance(schema, list):
-        return [_close(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {key: _close(value) for key, value in schema.items()}
-    if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
-        out["additionalProperties"] = False
-    if out.get("x-kubernetes-list-type") == "set":
-        out["uniqueItems"] = True
-    return out
-
-
 class CrdValidator:
     """One CRD version's schema + CEL rules."""
 
@@ -56,7 +43,7 @@ class CrdValidator:
         self.kind = crd["spec"]["names"]["kind"]
         self.api_version = f"{crd['spec']['group']}/{version}"
         self.raw_schema: dict[str, Any] = versions[version]["schema"]["openAPIV3Schema"]
-        self.schema = _close(copy.deepcopy(self.raw_schema))
+        self.schema = patch_schema(copy.deepcopy(self.raw_schema))
         jsonschema.Draft7Validator.check_schema(self.schema)
         self._validator = jsonschema.Draft7Validator(self.schema)
         self._cel = celpy.Environment()
