@@ -8,6 +8,9 @@ BIN=$(dirname "$PY")
 export TESTCONTAINERS_RYUK_DISABLED=true
 export PACK_FAIL_ON_SKIP=1
 
+# Upstream reference files first: a plain clone without them stops here, at once, with one message naming the
+# missing files and the command that fetches them (python -m tests.support.reference fetch).
+"$PY" -m tests.support.reference check
 bash scripts/setup-host.sh
 echo "== static checks"
 "$BIN/ruff" check .
