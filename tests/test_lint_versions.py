@@ -84,7 +84,11 @@ def test_a_v4_0_field_is_flagged_for_openchoreo_0_17(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "spec.templates[0].retryStrategy.backoff.cap" in proc.stdout and "added in Argo v4.0" in proc.stdout
     default = subprocess.run(
-        [sys.executable, "-m", "hera_workflows", "lint", str(seeded)], cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "hera_workflows", "lint", str(seeded)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert default.returncode == 0, default.stdout + default.stderr  # OpenChoreo v1.x runs Argo v4.0: fine
 

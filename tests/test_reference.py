@@ -83,9 +83,7 @@ def test_github_sets_fetch_from_a_local_server_into_the_cache(
     assert reference.check(GITHUB_SETS) == {}
     for ref in GITHUB_SETS:
         assert ref.path().is_relative_to(empty_locations)
-        assert sorted(str(p.relative_to(ref.path())) for p in ref.path().rglob("*") if p.is_file()) == sorted(
-            ref.files
-        )
+        assert sorted(str(p.relative_to(ref.path())) for p in ref.path().rglob("*") if p.is_file()) == sorted(ref.files)
     # A second fetch finds everything present and reads nothing.
     assert reference.main(["fetch", "--base-url", "http://127.0.0.1:9", "--only", *names]) == 0
 
