@@ -56,8 +56,9 @@ EPILOG = f"""\
 Structure: by default the JSON schema of Hera's Argo v4.0.5 models, made strict (unknown fields forbidden, types
 checked); nothing beside the installed package is needed. For the exact upstream schema pass --crd-dir DIR (or
 ${CRD_DIR_ENV}) holding Argo's *full* CRDs (argoproj.io_clusterworkflowtemplates.yaml,
-argoproj.io_workflowtemplates.yaml, argoproj.io_workflows.yaml; {CRD_SOURCE_HINT}), or --from-cluster to read
-them with `kubectl get crd` from the current kube context (--context NAME for another one).
+argoproj.io_workflowtemplates.yaml, argoproj.io_workflows.yaml), or --from-cluster to read them with
+`kubectl get crd` from the current kube context (--context NAME for another one).
+CRD files: {CRD_SOURCE_HINT}.
 
 Argo version: OpenChoreo v1.2 runs Argo v4.0.x and v0.17 ran v3.6.x; fields added after the target line
 (--argo-version, default the line --openchoreo runs) are reported as errors: that cluster drops them silently.
@@ -91,6 +92,8 @@ class LintResult:
     files: int = 0
     resources: int = 0
     skipped: list[str] = field(default_factory=list)  # documents of other kinds, checked only for parsing
+    structure: str = "not checked"  # where the structural schema came from
+    argo_version: str | None = None  # the target Argo line of the version check
 
     @property
     def errors(self) -> list[Finding]:
@@ -246,7 +249,7 @@ def lint_paths(
     crds: StructuralSchemas | None = None
     if schema:
         crds = schemas or (CrdSchemas(crd_dir) if crd_dir else default_schemas())
-    result = LintResult()
+    result = LintResult(structure=crds.source if crds else "not checked", argo_version=argo_version)
     resources: list[Resource] = []
     owners: dict[int, tuple[_Document, str]] = {}
 
@@ -432,6 +435,8 @@ def main(args: argparse.Namespace) -> int:
             "errors": len(result.errors),
             "warnings": len(result.warnings),
             "skipped": result.skipped,
+            "structure": result.structure,
+            "argoVersion": result.argo_version,
             "findings": [asdict(f) for f in result.findings],
         }
         print(json.dumps(payload, indent=2))
@@ -440,7 +445,8 @@ def main(args: argparse.Namespace) -> int:
         print(finding.text())
     summary = (
         f"{result.files} file(s), {result.resources} Argo resource(s): "
-        f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)"
+        f"{len(result.errors)} error(s), {len(result.warnings)} warning(s) "
+        f"[structure: {result.structure}; target Argo v{result.argo_version or '(any)'}]"
     )
     print(summary, file=sys.stderr)
     return code
