@@ -5,8 +5,8 @@
   differs from its pin fails the fetch and leaves nothing in the cache.
 - Go-module sets are fetched by the real `go mod download` from a file:// module proxy (the machine's module
   download cache, so no network) into an empty module cache.
-- A plain clone (no ../shared, empty cache) stops `make test`'s early check at once with one message naming the
-  missing files and the fetch command.
+- A plain clone (no ../shared, empty cache, public sources unreachable) stops `make test`'s early check at once
+  with one message naming the missing files and the fetch command.
 """
 
 from __future__ import annotations
@@ -148,6 +148,9 @@ def test_a_plain_clone_stops_make_test_at_once_with_one_message(tmp_path: Path) 
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     env = {k: v for k, v in os.environ.items() if k not in (reference.SHARED_ENV, reference.CACHE_ENV)}
     env |= {"XDG_CACHE_HOME": str(tmp_path / "xdg-cache"), "PY": sys.executable}
+    # The public sources are unreachable here (never the internet in tests): a closed port on 127.0.0.1 for GitHub,
+    # the Go module proxy switched off with an empty module cache.
+    env |= {reference.BASE_URL_ENV: "http://127.0.0.1:9", "GOPROXY": "off", "GOMODCACHE": str(tmp_path / "gomod")}
     assert not (tmp_path / "shared").exists()
     proc = subprocess.run(
         ["bash", "scripts/run-tests.sh"], cwd=clone, env=env, capture_output=True, text=True, timeout=120, check=False
@@ -159,6 +162,8 @@ def test_a_plain_clone_stops_make_test_at_once_with_one_message(tmp_path: Path) 
     for ref in reference.SETS:
         assert ref.name in err
     assert reference.FETCH_COMMAND in err
+    assert "(fetching them failed: " in err
+    assert not list((tmp_path / "xdg-cache").rglob("*.yaml"))  # nothing half-fetched
     # pytest itself stops with the same single message (conftest's session start).
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "tests/test_readme.py"],

@@ -14,8 +14,9 @@ raw.githubusercontent.com; `--base-url` points it elsewhere, e.g. a mirror or th
 file is checked against its pinned sha256 before it lands in the cache; a set is written to a temporary directory and
 renamed into place, so a failed fetch leaves nothing behind.
 
-`python -m tests.support.reference check` is the early check of `make test`: it exits 1 with one message naming every
-missing or altered file and the command that fetches them.
+`python -m tests.support.reference ensure` is the early check of `make test`: when a set is missing it fetches it from
+its public source, and when that fails too it exits 1 with one message naming every missing or altered file and the
+command that fetches them (`check` reports without fetching).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 FETCH_COMMAND: Final = "python -m tests.support.reference fetch"
 SHARED_ENV: Final = "PACK_SHARED_DIR"
 CACHE_ENV: Final = "PACK_REFERENCE_CACHE"
+BASE_URL_ENV: Final = "PACK_REFERENCE_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://raw.githubusercontent.com"
 DOWNLOAD_TIMEOUT_SECONDS: Final = 60
 GO_TIMEOUT_SECONDS: Final = 600
@@ -392,8 +394,13 @@ def _download(url: str) -> bytes:
         raise FetchError(f"{url}: {exc}") from exc
 
 
-def fetch_set(ref: ReferenceSet, base_url: str = DEFAULT_BASE_URL) -> Path:
+def default_base_url() -> str:
+    return os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+
+
+def fetch_set(ref: ReferenceSet, base_url: str | None = None) -> Path:
     """Fetch one set into the cache, every file checked against its pin; returns the set's cache directory."""
+    base_url = base_url or default_base_url()
     target = cache_dir() / ref.directory
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{Path(ref.directory).name}-", dir=target.parent))
@@ -440,9 +447,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.reference", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="exit 1 with one message when a pinned file is missing or altered")
+    sub.add_parser("ensure", help="fetch what is missing; exit 1 with one message when that fails")
     fetch = sub.add_parser("fetch", help="fill the cache with every set that is missing (from public sources)")
     fetch.add_argument(
-        "--base-url", default=DEFAULT_BASE_URL, help=f"where GitHub files are read (default {DEFAULT_BASE_URL})"
+        "--base-url",
+        default=None,
+        help=f"where GitHub files are read (default ${BASE_URL_ENV} or {DEFAULT_BASE_URL})",
     )
     sub.add_parser("where", help="print the directory of every set")
     for command in (fetch,):
@@ -452,10 +462,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for ref in SETS:
             print(f"{ref.name}\t{ref.path()}")
         return 0
-    if args.command == "check":
+    if args.command in ("check", "ensure"):
         problems = check()
+        errors: list[str] = []
+        if problems and args.command == "ensure":
+            for ref in (s for s in SETS if s.name in problems):
+                try:
+                    fetch_set(ref)
+                except FetchError as exc:
+                    errors.append(str(exc))
+            problems = check()
         if problems:
-            print(missing_message(problems), file=sys.stderr)
+            tried = f"\n(fetching them failed: {errors[0]})" if errors else ""
+            print(missing_message(problems) + tried, file=sys.stderr)
             return 1
         return 0
     failures: list[str] = []
