@@ -177,3 +177,19 @@ def test_a_plain_clone_stops_make_test_at_once_with_one_message(tmp_path: Path) 
     assert proc.returncode != 0
     assert "upstream reference files missing" in proc.stdout + proc.stderr
     assert reference.FETCH_COMMAND in proc.stdout + proc.stderr
+
+
+def test_ensure_fetches_every_missing_set_from_its_source(
+    upstream_server: tuple[str, Path], empty_locations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make test`'s early check on a clone whose sources are reachable: everything fetched, exit 0."""
+    base_url, _ = upstream_server
+    monkeypatch.setenv(reference.BASE_URL_ENV, base_url)
+    monkeypatch.setenv("GOPROXY", _module_download_cache().as_uri())
+    monkeypatch.setenv("GOSUMDB", "off")
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "gomodcache"))
+    monkeypatch.setenv("GOFLAGS", "-modcacherw")
+    assert reference.main(["check"]) == 1
+    assert reference.main(["ensure"]) == 0
+    assert reference.check() == {}
+    assert all(s.path().is_relative_to(empty_locations) for s in reference.SETS)
