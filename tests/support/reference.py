@@ -44,6 +44,7 @@ BASE_URL_ENV: Final = "PACK_REFERENCE_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://raw.githubusercontent.com"
 DOWNLOAD_TIMEOUT_SECONDS: Final = 60
 GO_TIMEOUT_SECONDS: Final = 600
+MAX_FILE_BYTES: Final = 32 * 1024 * 1024  # the largest pinned file is a 2.8 MB CRD
 
 
 @dataclass(frozen=True)
@@ -388,10 +389,12 @@ def _go_module_dir(source: GoModule) -> Path:
 def _download(url: str) -> bytes:
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
-            data: bytes = response.read()
-            return data
+            data: bytes = response.read(MAX_FILE_BYTES + 1)
     except (urllib.error.URLError, OSError) as exc:
         raise FetchError(f"{url}: {exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise FetchError(f"{url}: larger than {MAX_FILE_BYTES} bytes; not a pinned file")
+    return data
 
 
 def default_base_url() -> str:
