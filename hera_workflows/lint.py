@@ -415,6 +415,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     local = Path("templates")
     paths: list[Path] = list(args.paths) or [local if local.is_dir() else DEFAULT_PATH]
+    if not args.paths and not paths[0].is_dir():  # an installed package has no templates/ of its own
+        print("lint: no PATH given and no ./templates here (render one with `render -o templates/`)", file=sys.stderr)
+        return EXIT_USAGE
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         print(f"lint: no such file or directory: {', '.join(missing)}", file=sys.stderr)

@@ -80,6 +80,8 @@ def test_render_list_lint_and_controller_check(installed: tuple[Path, Path, dict
     assert listing.returncode == 0, listing.stderr
     assert "containerfile-build" in listing.stdout
 
+    nothing = _run(installed, "lint")
+    assert nothing.returncode == 2 and "no PATH given and no ./templates here" in nothing.stderr
     lint = _run(installed, "lint", "out", "--strict")
     assert lint.returncode == 0, lint.stdout + lint.stderr
     assert "0 error(s), 0 warning(s)" in lint.stderr
