@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 from benchmarks.harness import BenchError, Context, Skip, Timed, run_timed
 from steps.common.contract import OUTPUTS_DIR_ENV
+from tests.support import reference
 
 if TYPE_CHECKING:  # tests.support.registry imports pytest: loaded only when a benchmark needs the registry
     from tests.support.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PACK_SHARED_DIR", ROOT.parent / "shared")).resolve()
-SAMPLE_WORKLOADS = SHARED / "reference" / "sample-workloads"
+# Upstream sample descriptors through the tests' one locator (pinned, checksummed; ../shared or the fetched cache).
+SAMPLE_WORKLOADS = reference.SAMPLE_WORKLOADS.path()
 PYTHON = sys.executable
 
 

@@ -62,7 +62,7 @@ def prerequisites() -> None:
     if missing:
         raise Skip(f"step images not built: {', '.join(missing)} (python -m hera_workflows images build --local-base)")
     if not (fixtures.SAMPLE_WORKLOADS / SAMPLE).is_dir():
-        raise Skip(f"sample workload {SAMPLE} not found (set PACK_SHARED_DIR)")
+        raise Skip(f"sample workload {SAMPLE} not found (python -m tests.support.reference fetch)")
 
 
 def make_repo(root: Path) -> str:

@@ -15,9 +15,12 @@ This command re-implements that extraction for one controller version, from the 
 It reports the `WorkloadUpdated` condition the controller would set (or none), with the situation of the reference
 table that applies, and prints the CR as it would be applied. Exit code 0 only when `WorkloadUpdated=True`.
 
-CRDs: only the v0.17.0 and v1.2.3 Workload CRDs are available. v0.17 uses v0.17.0; v0.15 and v0.16 also use v0.17.0,
+Validation: by default with the generate-workload step's own validator (`steps.generate_workload.validate`, the
+v0.17.0 Workload CRD's schema and CEL rules restated in code and checked against the upstream CRD by the tests), so
+nothing beside the installed package is needed; `--crd-dir DIR` validates against the upstream CRD file instead.
+Only the v0.17.0 and v1.2.3 Workload CRDs exist as references: v0.17 uses v0.17.0; v0.15 and v0.16 also use v0.17.0,
 the closest one (v0.16 already required `spec.container`; v0.15 also accepted `spec.containers`, which this check
-then reports as an unknown field dropped). The report names the CRD used.
+then reports as an unknown field dropped). The report names the schema used.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import struct
 import sys
@@ -37,6 +39,9 @@ from typing import Any, Final
 import yaml
 
 from steps.common import contract
+from steps.generate_workload.model import PROFILE_017
+from steps.generate_workload.validate import SCHEMAS as STEP_SCHEMAS
+from steps.generate_workload.validate import validate_cr
 
 VERSIONS: Final = ("0.15", "0.16", "0.17")
 DEFAULT_VERSION: Final = "0.17"
@@ -503,11 +508,7 @@ def parse_workload(text: str, schema: Mapping[str, Any]) -> tuple[dict[str, Any]
 # CRD validation (what the API server checks on the apply)
 
 
-def default_crd_dir() -> Path | None:
-    shared = os.environ.get("PACK_SHARED_DIR")
-    candidates = [Path(shared) / "reference" / "crds"] if shared else []
-    candidates.append(Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "crds")
-    return next((c for c in candidates if c.is_dir()), None)
+STEP_VALIDATOR: Final = "step validator (steps.generate_workload.validate, the v0.17.0 Workload CRD's rules)"
 
 
 def find_crd(crd_dir: Path, version: str) -> Path:
@@ -598,10 +599,8 @@ def _cel_errors(value: Any, schema: Mapping[str, Any], path: str, out: list[str]
             _cel_errors(item, schema.get("items") or {}, f"{path}[{i}]", out)
 
 
-def validate_workload(workload: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
-    """Errors the API server would return for this object (create; transition rules skipped)."""
-    import jsonschema
-
+def _object_errors(workload: Mapping[str, Any]) -> list[str]:
+    """apiVersion/kind and metadata.name checks, common to both validators."""
     errors: list[str] = []
     if workload.get("apiVersion") != WORKLOAD_API_VERSION or workload.get("kind") != WORKLOAD_KIND:
         errors.append(
@@ -612,6 +611,23 @@ def validate_workload(workload: Mapping[str, Any], schema: Mapping[str, Any]) ->
     name = str((workload.get("metadata") or {}).get("name") or "")
     if name and (len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name)):
         errors.append(f"metadata.name: {name!r} is not a valid DNS-1123 subdomain (lowercase, '-', '.', max 253)")
+    return errors
+
+
+def validate_with_step(workload: Mapping[str, Any]) -> list[str]:
+    """The step's own validator (v0.17 profile) on the object as the controller would apply it."""
+    errors = _object_errors(workload)
+    body = {k: v for k, v in workload.items() if k not in ("apiVersion", "kind", "metadata")}
+    name = str((workload.get("metadata") or {}).get("name") or "")
+    cr = {"apiVersion": WORKLOAD_API_VERSION, "kind": WORKLOAD_KIND, "metadata": {"name": name}, **body}
+    return errors + validate_cr(cr, PROFILE_017)
+
+
+def validate_workload(workload: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """Errors the API server would return for this object (create; transition rules skipped)."""
+    import jsonschema
+
+    errors = _object_errors(workload)
     body = {k: v for k, v in workload.items() if k not in ("apiVersion", "kind", "metadata")}
     body_schema = dict(_to_jsonschema(schema))
     body_schema["properties"] = {
@@ -741,12 +757,14 @@ def check(
         ]
         return result
 
-    crd_root = crd_dir or default_crd_dir()
-    if crd_root is None:
-        raise CheckError("no CRD directory: pass --crd-dir (the reference crds/ directory)")
-    crd_path = find_crd(crd_root, version)
-    schema = load_crd_schema(crd_path)
-    result.crd_used = f"{crd_path.parent.name}/{crd_path.name}"
+    schema: Mapping[str, Any]
+    if crd_dir is not None:
+        crd_path = find_crd(crd_dir, version)
+        schema = load_crd_schema(crd_path)
+        result.crd_used = f"{crd_path.parent.name}/{crd_path.name}"
+    else:
+        schema = STEP_SCHEMAS[PROFILE_017.name]
+        result.crd_used = STEP_VALIDATOR
     if version != "0.17":
         result.warnings.append(
             f"CRD: the v{version} Workload CRD is not available; validated against {result.crd_used}, the closest "
@@ -797,7 +815,9 @@ def check(
             ]
         return result
 
-    result.validation_errors = validate_workload(workload, schema)
+    result.validation_errors = (
+        validate_workload(workload, schema) if crd_dir is not None else validate_with_step(workload)
+    )
     if result.validation_errors:
         result.case = CASE_APPLY_REJECTED
         result.controller_action = "requeue"
@@ -868,7 +888,13 @@ def format_report(result: CheckResult) -> str:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("workflow", metavar="WORKFLOW", help="Workflow JSON or YAML (kubectl get wf NAME -o json)")
     parser.add_argument("--openchoreo", choices=VERSIONS, default=DEFAULT_VERSION, help="controller version")
-    parser.add_argument("--crd-dir", type=Path, default=None, help="directory of the reference CRDs")
+    parser.add_argument(
+        "--crd-dir",
+        type=Path,
+        default=None,
+        help="validate against the upstream Workload CRD in DIR (or DIR/openchoreo-v0.17.0/) instead of the step's "
+        "own validator",
+    )
     parser.add_argument("--run-namespace", default=None, help="the WorkflowRun's namespace (default: from labels)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 

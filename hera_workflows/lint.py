@@ -3,10 +3,13 @@
 Two layers, both without a cluster:
 
 1. structure: each ClusterWorkflowTemplate / WorkflowTemplate / Workflow document (and each OpenChoreo
-   runTemplate, an embedded Argo Workflow) against the Argo v4 *full* CRD schema, unknown fields forbidden
-   (hera_workflows.lint_schema);
+   runTemplate, an embedded Argo Workflow) against a strict structural schema, unknown fields forbidden
+   (hera_workflows.lint_schema): by default Hera's Argo v4.0.5 models (nothing needed beside the package), or the
+   exact upstream CRDs from --crd-dir or from the cluster (--from-cluster);
 2. semantics: Argo's validation rules the pack relies on, references resolved across all linted files, and the
-   OpenChoreo generate-workload-cr contract (hera_workflows.lint_semantics).
+   OpenChoreo generate-workload-cr contract (hera_workflows.lint_semantics);
+3. Argo version: fields newer than the target Argo line (--argo-version, default the line the OpenChoreo version
+   runs) are errors, since that cluster drops them silently (hera_workflows.lint_versions).
 
 Every finding names the file (with the line when known), the resource (Kind/name) and the JSON path. Exit status:
 0 clean, 1 errors (or warnings with --strict), 2 usage errors (no CRDs, missing path).
@@ -33,9 +36,12 @@ from hera_workflows.lint_schema import (
     Issue,
     JsonPath,
     Severity,
+    StructuralSchemas,
     format_path,
+    hera_schemas,
 )
 from hera_workflows.lint_semantics import ARGO_KINDS, Resource, check
+from hera_workflows.lint_versions import ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, newer_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "templates"
@@ -43,11 +49,19 @@ ARGO_GROUP = "argoproj.io"
 OPENCHOREO_GROUP = "openchoreo.dev"
 OPENCHOREO_RUN_TEMPLATE_KINDS = frozenset({"ClusterWorkflow", "Workflow"})
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+DEFAULT_OPENCHOREO = "1.x"
+DEFAULT_ARGO_LINE = ARGO_LINE_BY_OPENCHOREO[DEFAULT_OPENCHOREO]
 
 EPILOG = f"""\
-CRDs: lint reads the Argo Workflows *full* CRDs (argoproj.io_clusterworkflowtemplates.yaml,
-argoproj.io_workflowtemplates.yaml, argoproj.io_workflows.yaml) from --crd-dir, ${CRD_DIR_ENV},
-$PACK_SHARED_DIR/reference/crds/argo-v4.1.2 or ../shared/reference/crds/argo-v4.1.2; {CRD_SOURCE_HINT}.
+Structure: by default the JSON schema of Hera's Argo v4.0.5 models, made strict (unknown fields forbidden, types
+checked); nothing beside the installed package is needed. For the exact upstream schema pass --crd-dir DIR (or
+${CRD_DIR_ENV}) holding Argo's *full* CRDs (argoproj.io_clusterworkflowtemplates.yaml,
+argoproj.io_workflowtemplates.yaml, argoproj.io_workflows.yaml), or --from-cluster to read them with
+`kubectl get crd` from the current kube context (--context NAME for another one).
+CRD files: {CRD_SOURCE_HINT}.
+
+Argo version: OpenChoreo v1.2 runs Argo v4.0.x and v0.17 ran v3.6.x; fields added after the target line
+(--argo-version, default the line --openchoreo runs) are reported as errors: that cluster drops them silently.
 
 Exit status: 0 clean, 1 errors found (warnings too with --strict), 2 usage error.
 """
@@ -78,6 +92,8 @@ class LintResult:
     files: int = 0
     resources: int = 0
     skipped: list[str] = field(default_factory=list)  # documents of other kinds, checked only for parsing
+    structure: str = "not checked"  # where the structural schema came from
+    argo_version: str | None = None  # the target Argo line of the version check
 
     @property
     def errors(self) -> list[Finding]:
@@ -188,13 +204,10 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def default_crd_dir() -> Path:
+def default_schemas() -> StructuralSchemas:
+    """${PACK_ARGO_CRD_DIR} when set, else Hera's models (strict)."""
     configured = os.environ.get(CRD_DIR_ENV)
-    if configured:
-        return Path(configured)
-    shared = os.environ.get("PACK_SHARED_DIR")
-    base = Path(shared) if shared else ROOT.parent / "shared"
-    return base / "reference" / "crds" / "argo-v4.1.2"
+    return CrdSchemas(Path(configured)) if configured else hera_schemas()
 
 
 # -- linting ---------------------------------------------------------------------------------------------------
@@ -226,10 +239,17 @@ def lint_paths(
     crd_dir: Path | None = None,
     *,
     schema: bool = True,
+    schemas: StructuralSchemas | None = None,
+    argo_version: str | None = DEFAULT_ARGO_LINE,
 ) -> LintResult:
-    """Lint files and directories (recursively, *.yaml/*.yml). Raises CrdError when the CRDs are needed but missing."""
-    crds = CrdSchemas(crd_dir or default_crd_dir()) if schema else None
-    result = LintResult()
+    """Lint files and directories (recursively, *.yaml/*.yml). Raises CrdError when the CRDs are needed but missing.
+
+    Structure from `schemas`, else the CRDs of `crd_dir`, else `default_schemas()`; `argo_version` (an Argo line
+    such as "4.0", None for no check) flags fields newer than that line."""
+    crds: StructuralSchemas | None = None
+    if schema:
+        crds = schemas or (CrdSchemas(crd_dir) if crd_dir else default_schemas())
+    result = LintResult(structure=crds.source if crds else "not checked", argo_version=argo_version)
     resources: list[Resource] = []
     owners: dict[int, tuple[_Document, str]] = {}
 
@@ -247,6 +267,18 @@ def lint_paths(
         )
 
     def schema_check(doc: _Document, label: str, obj: dict[str, Any], prefix: JsonPath) -> None:
+        if argo_version is not None:
+            for field_path, line in newer_fields(obj, argo_version):
+                add(
+                    doc,
+                    label,
+                    Issue(
+                        (*prefix, *field_path),
+                        f"field added in Argo v{line}: an Argo v{argo_version} cluster drops it silently "
+                        f"(target set by --argo-version / --openchoreo)",
+                        "argo-version",
+                    ),
+                )
         if crds is None:
             return
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
@@ -270,7 +302,7 @@ def lint_paths(
                 label,
                 Issue(
                     (*prefix, "kind"),
-                    f"no CRD for kind '{kind}' in the CRD directory: structure not checked",
+                    f"no schema for kind '{kind}' in {crds.source}: structure not checked",
                     "schema",
                     "warning",
                 ),
@@ -353,7 +385,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="YAML files or directories, searched recursively (default: ./templates/, else the project's templates/)",
     )
-    parser.add_argument("--crd-dir", type=Path, default=None, help="directory holding the Argo v4 full CRDs")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--crd-dir", type=Path, default=None, help="directory holding Argo's full CRDs (default: Hera's models)"
+    )
+    source.add_argument(
+        "--from-cluster", action="store_true", help="read Argo's CRDs from the kube context (kubectl get crd -o json)"
+    )
+    parser.add_argument("--context", default=None, help="kube context for --from-cluster (default: the current one)")
+    parser.add_argument(
+        "--openchoreo",
+        choices=sorted(ARGO_LINE_BY_OPENCHOREO),
+        default=DEFAULT_OPENCHOREO,
+        help=f"the OpenChoreo version the pack targets; sets the default --argo-version (default {DEFAULT_OPENCHOREO})",
+    )
+    parser.add_argument(
+        "--argo-version",
+        choices=ARGO_LINES,
+        default=None,
+        help="target Argo line: fields added after it are errors (default: the line --openchoreo runs)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     parser.add_argument("--strict", action="store_true", help="warnings fail the run too")
     parser.add_argument(
@@ -364,12 +415,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     local = Path("templates")
     paths: list[Path] = list(args.paths) or [local if local.is_dir() else DEFAULT_PATH]
+    if not args.paths and not paths[0].is_dir():  # an installed package has no templates/ of its own
+        print("lint: no PATH given and no ./templates here (render one with `render -o templates/`)", file=sys.stderr)
+        return EXIT_USAGE
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         print(f"lint: no such file or directory: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
+    argo_version = args.argo_version or ARGO_LINE_BY_OPENCHOREO[args.openchoreo]
     try:
-        result = lint_paths(paths, args.crd_dir, schema=args.schema)
+        schemas = CrdSchemas.from_cluster(args.context) if args.from_cluster and args.schema else None
+        result = lint_paths(paths, args.crd_dir, schema=args.schema, schemas=schemas, argo_version=argo_version)
     except CrdError as exc:
         print(f"lint: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -382,6 +438,8 @@ def main(args: argparse.Namespace) -> int:
             "errors": len(result.errors),
             "warnings": len(result.warnings),
             "skipped": result.skipped,
+            "structure": result.structure,
+            "argoVersion": result.argo_version,
             "findings": [asdict(f) for f in result.findings],
         }
         print(json.dumps(payload, indent=2))
@@ -390,7 +448,8 @@ def main(args: argparse.Namespace) -> int:
         print(finding.text())
     summary = (
         f"{result.files} file(s), {result.resources} Argo resource(s): "
-        f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)"
+        f"{len(result.errors)} error(s), {len(result.warnings)} warning(s) "
+        f"[structure: {result.structure}; target Argo v{result.argo_version or '(any)'}]"
     )
     print(summary, file=sys.stderr)
     return code

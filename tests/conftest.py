@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.paths import SHARED
+from tests.support import reference
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
@@ -20,8 +20,9 @@ pytest_plugins = ["tests.support.registry"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not SHARED.is_dir():
-        raise pytest.UsageError(f"upstream reference material not found at {SHARED} (set PACK_SHARED_DIR)")
+    problems = reference.check()
+    if problems:  # one message naming the missing files and the command that fetches them
+        raise pytest.UsageError(reference.missing_message(problems))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

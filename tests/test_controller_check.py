@@ -2,7 +2,8 @@
 
 Table tests for every situation of openchoreo-ci-contract.md §1.3 and the extraction conformance cases of §1.8
 (re-expressed here), run on hand-written, kubectl-shaped Workflow fixtures (tests/fixtures/controller/) and
-mutations of them. CRDs are read from the shared reference directory.
+mutations of them. The upstream CRDs come through the reference locator (tests/support/reference.py); the default
+validator (the generate-workload step's own, no files) must reach the same verdict as the CRD on every case.
 """
 
 from __future__ import annotations
@@ -210,6 +211,22 @@ def test_situations_of_the_reference_table(
             )
     assert result.ok == (status == "True")
     assert result.explanation  # our explanation of why
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(("fixture", "mutation"), [c[1:3] for c in CASES], ids=[c[0] for c in CASES])
+def test_default_step_validator_agrees_with_the_upstream_crd(fixture: str, mutation: Mutation, version: str) -> None:
+    workflow = mutation(copy.deepcopy(load(fixture)))
+    with_crd = check(workflow, version)
+    default = cc.check(copy.deepcopy(workflow), version)  # no --crd-dir: no file is read
+    assert (default.case, default.condition) == (with_crd.case, with_crd.condition)
+    assert bool(default.validation_errors) == bool(with_crd.validation_errors), (
+        default.validation_errors,
+        with_crd.validation_errors,
+    )
+    if default.workload is not None:
+        assert default.workload == with_crd.workload
+        assert default.crd_used == cc.STEP_VALIDATOR
 
 
 def test_explanations_name_the_cause() -> None:

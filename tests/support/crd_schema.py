@@ -6,7 +6,8 @@
 - every `x-kubernetes-validations` CEL rule, evaluated with celpy (cel-python) with `self` bound to the value.
   Transition rules (those that use `oldSelf`) are skipped: on create the API server skips them too.
 
-The CRD files are read from ../shared at test time (tests/support/paths.py), never copied into the project.
+The CRD files come through the reference locator at test time (tests/support/reference.py: pinned, checksummed,
+../shared or the fetched cache), never copied into the project.
 """
 
 from __future__ import annotations
