@@ -151,6 +151,7 @@ def test_pipeline_steps_in_their_containers(
             "dockerfile-path": "services/hello/Dockerfile",
             "build-args": f'[{{"name": "BASE", "value": "{registry.host}/base/busybox:1"}}]',
             "tls-verify": registry.tls_verify if not registry.ca_dir else "true",
+            "isolation": "none",  # Docker gives the build no user namespace; opted out explicitly
         },
     )
     assert Path(contract.IMAGE_ARCHIVE).name in {p.name for p in pipeline.workspace.iterdir()}
@@ -194,6 +195,7 @@ def test_pipeline_steps_in_their_containers(
             "project-name": "demo",
             "component-name": "hello",
             "app-path": "services/hello",
+            "api-mode": "off",  # no OpenChoreo API server here: write the CR only, explicitly
         },
     )
     cr_file = pipeline.workspace / Path(contract.WORKLOAD_CR_FILE).name
