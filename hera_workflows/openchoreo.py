@@ -279,7 +279,8 @@ def workflow_017(pack: Pack, pipeline: Pipeline) -> dict[str, Any]:
     }
 
 
-# Workflow parameters OpenChoreo v0.17's own Workflows define (samples/getting-started/workflows@v0.17.0).
+# Workflow parameters every OpenChoreo v0.17 Workflow defines (samples/getting-started/workflows@v0.17.0), and
+# the extra ones of the Workflow that calls each build template.
 V017_WORKFLOW_PARAMETERS = frozenset(
     {
         "component-name",
@@ -288,15 +289,16 @@ V017_WORKFLOW_PARAMETERS = frozenset(
         "branch",
         "commit",
         "app-path",
-        "docker-context",
-        "dockerfile-path",
-        "node-version",
         "image-name",
         "image-tag",
         "git-secret",
         "registry-push-secret",
     }
 )
+V017_EXTRA_PARAMETERS = {
+    "docker": frozenset({"docker-context", "dockerfile-path"}),
+    "react": frozenset({"node-version"}),
+}
 # v0.17's build ClusterWorkflowTemplate names -> the pack's step template they alias.
 V017_BUILD_TEMPLATES = {
     "docker": contract.CWT_CONTAINERFILE_BUILD,
@@ -353,7 +355,8 @@ def v017_build_templates(pack: Pack) -> list[Resource]:
             if not isinstance(parameter, Parameter) or parameter.name is None:
                 continue
             match = _WORKFLOW_REF.match(str(parameter.default or ""))
-            if match and match.group(1) not in V017_WORKFLOW_PARAMETERS:
+            defined = V017_WORKFLOW_PARAMETERS | V017_EXTRA_PARAMETERS.get(name, frozenset())
+            if match and match.group(1) not in defined:
                 parameter.default = explicit.get(parameter.name)
             if parameter.name in overrides:
                 parameter.default = overrides[parameter.name]

@@ -263,6 +263,11 @@ class ApiSettings(_Model):
     )
     ca_remote_property: str = Field(default="value", description="property of that key (empty: the whole value)")
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
+
 
 class OpenChoreoSettings(_Model):
     """The OpenChoreo resources (ClusterWorkflows, v0.17 Workflows) and how the steps fit OpenChoreo."""
