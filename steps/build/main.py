@@ -329,7 +329,9 @@ def bud_argv(p: BuildPlan, runroot: Path, auth_file: Path | None = None, dockerf
     for name, value in p.build_env:
         argv += ["--env", f"{name}={value}"]
     if p.cache_repo:
-        argv += ["--cache-from", p.cache_repo, "--cache-to", p.cache_repo]
+        argv += ["--cache-from", p.cache_repo]
+        if p.cache_auth_file is not None:  # pushing the cache is opted into by its own Secret
+            argv += ["--cache-to", p.cache_repo]
     argv.append(f"--tls-verify={'true' if p.tls_verify else 'false'}")
     if p.ca_dir is not None:
         argv += ["--cert-dir", str(p.ca_dir)]
@@ -434,7 +436,8 @@ def build(p: BuildPlan, log: StepLogger) -> str:
         log.info(
             f"building {p.image} from {origin} "
             f"(context {p.context.relative_to(p.source) if p.context != p.source else '.'}"
-            f"{', cache ' + p.cache_repo if p.cache_repo else ''})"
+            f"{', cache ' + p.cache_repo if p.cache_repo else ''}"
+            f"{' (read only: no cache-push Secret)' if p.cache_repo and p.cache_auth_file is None else ''})"
         )
         started = time.monotonic()
         code, tail = stream(bud_argv(p, runroot, merged_auth_file(p, runroot), dockerfile), log, env)
