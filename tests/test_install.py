@@ -36,7 +36,7 @@ ESO = "external-secrets.io/v1"
 
 def _docs(overrides: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
     files = render.render_files(load_settings(None, list(overrides)))
-    return {p: yaml.safe_load(t) for p, t in files.items() if not p.endswith(render.KUSTOMIZATION)}
+    return {p: yaml.safe_load(t) for p, t in files.items() if not p.endswith(render.KUSTOMIZE_FILES)}
 
 
 DEFAULT_DOCS = _docs()
@@ -63,7 +63,7 @@ def _lint(tmp_path: Path, docs: dict[str, dict[str, Any]], *folders: str) -> lis
     tmp_path.mkdir(parents=True, exist_ok=True)
     for folder in folders:
         for path in (TEMPLATES / folder).glob("*.yaml"):
-            if path.name != render.KUSTOMIZATION:
+            if path.name not in render.KUSTOMIZE_FILES:
                 (tmp_path / f"{folder}-{path.name}").write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     for name, doc in docs.items():
         (tmp_path / name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

@@ -61,7 +61,9 @@ def _default_documents() -> dict[str, dict[str, Any]]:
 
 def _parse(files: dict[str, str]) -> dict[str, dict[str, Any]]:
     return {
-        path: yaml.load(text, Loader=LOADER) for path, text in files.items() if not path.endswith(render.KUSTOMIZATION)
+        path: yaml.load(text, Loader=LOADER)
+        for path, text in files.items()
+        if not path.endswith(render.KUSTOMIZE_FILES)
     }
 
 
