@@ -9,10 +9,14 @@ Every model forbids unknown keys, so a typo is an error that names the field and
 
 from __future__ import annotations
 
+import json
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -477,6 +481,83 @@ def load_settings(
         return Settings.model_validate(data)
     except ValidationError as error:
         raise SettingsError(_format_errors(error, source=source, lines=lines, overrides=set_keys)) from None
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """One settings key as `render --help` and the README's settings reference show it."""
+
+    key: str
+    type: str
+    default: str
+    description: str
+
+
+def _type_name(annotation: Any) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(str(a) for a in args)
+    if origin in (Union, UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " | ".join(names) + (" | null" if type(None) in args else "")
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is list:
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping {_type_name(args[0])} -> {_type_name(args[1])}" if args else "mapping"
+    if annotation is str:
+        return "string"
+    if annotation is bool:
+        return "boolean"
+    if annotation is int:
+        return "integer"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(), sort_keys=True)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def settings_reference() -> list[SettingDoc]:
+    """Every dotted key with its type, default and meaning, from the models' field descriptions (one source)."""
+    docs: list[SettingDoc] = []
+
+    def walk(instance: BaseModel, prefix: str) -> None:
+        for name, info in type(instance).model_fields.items():
+            value = getattr(instance, name)
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(value, f"{prefix}{name}.")
+                continue
+            docs.append(
+                SettingDoc(f"{prefix}{name}", _type_name(annotation), _default_text(value), info.description or "")
+            )
+
+    walk(Settings(), "")
+    return docs
+
+
+def settings_reference_text(width: int = 100) -> str:
+    """Plain text for `render --help`."""
+    lines: list[str] = []
+    for doc in settings_reference():
+        lines.append(f"  {doc.key} ({doc.type}; default {doc.default})")
+        lines.extend(textwrap.wrap(doc.description, width=width, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
+def settings_reference_markdown() -> str:
+    """The README's settings reference table."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for doc in settings_reference():
+        cells = [f"`{doc.key}`", doc.type, f"`{doc.default}`", doc.description]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def settings_keys() -> list[str]:
