@@ -496,3 +496,27 @@ def test_render_warns_about_the_public_default_registry(tmp_path: Path, capsys: 
     off = ("--set", "openchoreo.cluster_workflows=false", "--set", "openchoreo.workflows_v017=false")
     assert render.main(_render_args(tmp_path / "c", *off)) == 0
     assert "warning" not in capsys.readouterr().err  # no OpenChoreo resources: the pipelines take `registry`
+
+
+def test_a_v017_render_keeps_upstream_v017_workflows_working(tmp_path: Path) -> None:
+    """Rendered for v0.17, the step templates resolve under a v0.17-style Workflow that passes only `image` to
+    generate-workload-cr, and generate-workload-cr writes the output contract without calling the API."""
+    docs = _docs(("openchoreo.profile=openchoreo-0.17",))
+    generate = docs["steps/generate-workload.yaml"]["spec"]["templates"][0]
+    defaults = {p["name"]: p.get("default") for p in generate["inputs"]["parameters"]}
+    assert defaults["openchoreo-profile"] == "openchoreo-0.17" and defaults["api-mode"] == "auto"
+    assert defaults["namespace-name"] == "{{workflow.namespace}}"  # v0.17's controller sets the namespace itself
+    for path, doc in docs.items():
+        if path.startswith("steps/") or path == f"openchoreo-0.17/{V017_TEMPLATE_PREFIX}docker.yaml":
+            (tmp_path / path.replace("/", "-")).write_text(yaml.safe_dump(doc), encoding="utf-8")
+    caller = _upstream_style_cluster_workflow(
+        "docker", V017_WORKFLOW_PARAMS | {"docker-context": ".", "dockerfile-path": "./Dockerfile"}
+    )
+    steps = caller["spec"]["runTemplate"]["spec"]["templates"][0]["steps"]
+    steps[:] = [g for g in steps if g[0]["name"] != "lint-source"]
+    generate_call = steps[-1][0]
+    generate_call["arguments"]["parameters"] = [
+        p for p in generate_call["arguments"]["parameters"] if p["name"] == "image"
+    ]
+    (tmp_path / "caller.yaml").write_text(yaml.safe_dump(caller), encoding="utf-8")
+    assert [f.text() for f in lint.lint_paths([tmp_path], ARGO_CRDS).findings] == []
