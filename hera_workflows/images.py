@@ -763,8 +763,17 @@ def push(client: Any, ref: str, registry: str) -> tuple[str, str]:
 
 def write_settings_file(path: Path, registry: str, pushed: Sequence[Built]) -> None:
     """A pack settings file (`render --config FILE`) that pins the pushed step images by digest."""
-    digests = {built.name: built.digest for built in pushed if built.digest}
-    settings = {"images": {"registry": registry.rstrip("/"), "tag": contract.IMAGE_TAG, "digests": digests}}
+    registry = registry.rstrip("/")
+    digests: dict[str, str] = {}
+    if path.is_file():  # an earlier `--push --only ...` to the same registry and tag: keep its other digests
+        try:
+            earlier = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("images") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            earlier = {}
+        if earlier.get("registry") == registry and earlier.get("tag") == contract.IMAGE_TAG:
+            digests.update({str(k): str(v) for k, v in (earlier.get("digests") or {}).items()})
+    digests.update({built.name: built.digest for built in pushed if built.digest})
+    settings = {"images": {"registry": registry, "tag": contract.IMAGE_TAG, "digests": digests}}
     header = (
         "# Written by `python -m hera_workflows images build --push`: the step images as pushed, pinned by digest.\n"
         f"# Render with: python -m hera_workflows render -o templates/ --config {path.name}\n"

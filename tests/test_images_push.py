@@ -23,6 +23,13 @@ def test_settings_file_pins_the_digests(tmp_path: Path) -> None:
     assert settings.images.registry == "r.example.com/ci" and settings.images.digests == {"build": digest}
     files = render.render_files(settings)
     assert f"image: r.example.com/ci/build:{contract.IMAGE_TAG}@{digest}" in files["steps/containerfile-build.yaml"]
+    # a later push of another image to the same registry keeps the earlier digest; another registry starts over
+    other = "sha256:" + "cd" * 32
+    checkout = images.Built(contract.IMAGE_REPO_CHECKOUT, "r.example.com/ci/checkout:0.1.0", 1.0, False, digest=other)
+    images.write_settings_file(path, "r.example.com/ci", [checkout])
+    assert load_settings(path).images.digests == {"build": digest, "checkout": other}
+    images.write_settings_file(path, "mirror.example.com/ci", [checkout])
+    assert load_settings(path).images.digests == {"checkout": other}
 
 
 @pytest.mark.docker
