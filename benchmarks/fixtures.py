@@ -174,6 +174,12 @@ def run_build_step(
     extra: Mapping[str, str] | None = None,
 ) -> BuildResult:
     """`python -m steps.build` as the build-image pod runs it (overlay store on a volume, chroot isolation)."""
+    cache_auth: dict[str, str] = {}
+    if cache_repo:  # pushing the cache is opted into by a Secret; this local registry takes anonymous pushes
+        auth_file = store / "cache-push" / ".dockerconfigjson"
+        auth_file.parent.mkdir(parents=True, exist_ok=True)
+        auth_file.write_text('{"auths": {}}', encoding="utf-8")
+        cache_auth["BUILD_CACHE_AUTH_FILE"] = str(auth_file)
     env = step_env(
         {
             "IMAGE_NAME": image_name,
@@ -186,6 +192,8 @@ def run_build_step(
             "IMAGE_ARCHIVE": str(archive),
             "REGISTRY_TLS_VERIFY": "false",
             "BUILD_CACHE_REPO": cache_repo,
+            "BUILD_ISOLATION": "none",  # a host process, no user namespace: opted out explicitly
+            **cache_auth,
             **(extra or {}),
         },
         outputs,

@@ -132,6 +132,8 @@ def run(ctx: Context) -> list[Measurement]:
             "registry": env.registry_host,
             "tls-verify": "false",
             "build-args": json.dumps([{"name": "BASE_IMAGE", "value": env.base_ref}]),
+            "api-mode": "off",  # no OpenChoreo API server here: write the CR only, explicitly
+            "build-isolation": "none",  # Docker gives the build no user namespace; opted out explicitly
         }
         argv = [
             fixtures.PYTHON,

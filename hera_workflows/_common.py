@@ -201,6 +201,16 @@ def build_security_context(settings: Settings) -> m.SecurityContext:
     """buildah: root inside a user namespace (podSpecPatch hostUsers: false), the runtime's default capabilities
     plus SYS_ADMIN, RuntimeDefault seccomp, never `privileged`. allowPrivilegeEscalation cannot be false together
     with SYS_ADMIN (Kubernetes rejects the combination), so it is left unset."""
+    if settings.build.isolation == "privileged":
+        # OpenChoreo's own templates: privileged (plus hostUsers: false), chosen explicitly by the platform.
+        return m.SecurityContext(
+            run_as_non_root=False,
+            run_as_user=0,
+            run_as_group=0,
+            privileged=True,
+            seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+            app_armor_profile=m.AppArmorProfile(type="Unconfined") if settings.build.apparmor_unconfined else None,
+        )
     return m.SecurityContext(
         run_as_non_root=False,
         run_as_user=0,
@@ -225,6 +235,16 @@ def user_namespace_patch(settings: Settings) -> str | None:
     if not settings.build.user_namespace:
         return None
     return json.dumps({"hostUsers": False}, sort_keys=True)
+
+
+def service_account_token(settings: Settings) -> tuple[bool | None, m.ExecutorConfig | None]:
+    """(automountServiceAccountToken, executor) of a step template. No step calls the Kubernetes API, so the
+    token stays out of the step's containers; Argo then mounts the executor service account's token into its
+    own init/wait containers only (it needs one to report outputs)."""
+    security = settings.security
+    if security.automount_service_account_token:
+        return None, None
+    return False, m.ExecutorConfig(service_account_name=security.executor_service_account)
 
 
 def resources(step: StepSettings) -> Resources:
@@ -322,6 +342,7 @@ def secure_container(spec: ContainerSpec, settings: Settings) -> Container:
         security_context = restricted_security_context(settings)
         pod_security_context = restricted_pod_security_context(settings)
         pod_spec_patch = None
+    automount, executor = service_account_token(settings)
     return Container(
         name=spec.template,
         image=spec.image,
@@ -341,6 +362,8 @@ def secure_container(spec: ContainerSpec, settings: Settings) -> Container:
         resources=resources(spec.settings),
         active_deadline_seconds=spec.settings.active_deadline_seconds,
         retry_strategy=spec.retry_strategy,
+        automount_service_account_token=automount,
+        executor=executor,
     )
 
 

@@ -41,6 +41,12 @@ def step_template(settings: Settings) -> c.StepTemplate:
             "api-tls-verify": str(api.tls_verify).lower(),
         },
     )
+    if settings.openchoreo.profile == "openchoreo-0.17" and settings.openchoreo.step_defaults_from_workflow:
+        # OpenChoreo v0.17's own Workflows define no namespace-name (v0.17's occ had no --namespace) and its
+        # controller overwrites the CR's namespace with the run's: any resolvable value does.
+        for parameter in inputs:
+            if parameter.name == "namespace-name":
+                parameter.default = "{{workflow.namespace}}"
     outputs = [
         Parameter(
             name=contract.OUT_WORKLOAD_CR,

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from steps.common import contract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +54,7 @@ DOCKERFILES = ROOT / "Dockerfiles"
 REQUIREMENTS = ROOT / "requirements"
 TEMPLATES = ROOT / "templates"
 DEFAULT_CACHE = ROOT / ".cache" / "images"
+PUSHED_SETTINGS_FILE = "pack-images.yaml"
 
 # Bumped whenever the rootfs recipe below changes in a way the package list does not show.
 ROOTFS_RECIPE = "6"
@@ -758,6 +761,28 @@ def push(client: Any, ref: str, registry: str) -> tuple[str, str]:
     return f"{target_repo}:{tag}", digest
 
 
+def write_settings_file(path: Path, registry: str, pushed: Sequence[Built]) -> None:
+    """A pack settings file (`render --config FILE`) that pins the pushed step images by digest."""
+    registry = registry.rstrip("/")
+    digests: dict[str, str] = {}
+    if path.is_file():  # an earlier `--push --only ...` to the same registry and tag: keep its other digests
+        try:
+            earlier = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("images") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            earlier = {}
+        if earlier.get("registry") == registry and earlier.get("tag") == contract.IMAGE_TAG:
+            digests.update({str(k): str(v) for k, v in (earlier.get("digests") or {}).items()})
+    digests.update({built.name: built.digest for built in pushed if built.digest})
+    settings = {"images": {"registry": registry, "tag": contract.IMAGE_TAG, "digests": digests}}
+    header = (
+        "# Written by `python -m hera_workflows images build --push`: the step images as pushed, pinned by digest.\n"
+        f"# Render with: python -m hera_workflows render -o templates/ --config {path.name}\n"
+    )
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(header + yaml.safe_dump(settings, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+
+
 # ---------------------------------------------------------------------------------------------- command
 
 
@@ -846,7 +871,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="make the base images from Debian packages on this machine (no registry access needed)",
     )
-    build.add_argument("--push", metavar="REGISTRY", help="retag as REGISTRY/<repository>:<tag> and push")
+    build.add_argument(
+        "--push",
+        metavar="REGISTRY",
+        help="retag as REGISTRY/<repository>:<tag>, push, print each digest and write --settings-file",
+    )
+    build.add_argument(
+        "--settings-file",
+        type=Path,
+        default=Path(PUSHED_SETTINGS_FILE),
+        metavar="FILE",
+        help=f"with --push: pack settings pinning the pushed images by digest, for `render --config FILE` "
+        f"(default: {PUSHED_SETTINGS_FILE})",
+    )
     build.add_argument("--only", nargs="+", metavar="NAME", choices=ALL_NAMES, help=f"subset of {', '.join(ALL_NAMES)}")
     build.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="downloads and build cache")
     build.add_argument("--rebuild-base", action="store_true", help="rebuild the local bases even when unchanged")
@@ -889,6 +926,10 @@ def main(args: argparse.Namespace) -> int:
         state = "cached" if built.cached else "built"
         extra = f"  {built.digest}" if built.digest else ""
         print(f"{built.name:18} {built.size / 1e6:7.1f} MB  {state:6} {built.seconds:6.1f}s  {built.ref}{extra}")
+    if args.push:
+        pushed = [built for built in results if built.name in STEP_IMAGES]
+        write_settings_file(args.settings_file, args.push, pushed)
+        print(f"images build: wrote {args.settings_file}; render with --config {args.settings_file}")
     print(f"images build: done in {time.monotonic() - started:.1f}s")
     return 0
 

@@ -310,8 +310,9 @@ def default_pack(settings: Settings) -> Pack:
     types: list[BuildType] = list(dict.fromkeys(settings.pipelines.build_types))
     pack.add_step_template(checkout.step_template(settings))
     for build_type in types:
-        if build_type == "dockerfile":
-            pack.add_step_template(build.step_template(settings))
+        if build_type in ("dockerfile", "react"):  # react: the containerfile build with its preset
+            if contract.CWT_CONTAINERFILE_BUILD not in pack.step_templates:
+                pack.add_step_template(build.step_template(settings))
         else:
             pack.add_step_template(buildpacks.step_template(settings, build_type))
     pack.add_step_template(publish_image.step_template(settings))

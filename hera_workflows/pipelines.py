@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera_workflows._common import PARAM_GIT_SECRET, PARAM_REGISTRY_PUSH_SECRET, step_output_ref, workflow_param_ref
+from hera_workflows._common import (
+    PARAM_API_CA_SECRET,
+    PARAM_API_CLIENT_SECRET,
+    PARAM_GIT_SECRET,
+    PARAM_REGISTRY_PUSH_SECRET,
+    step_output_ref,
+    workflow_param_ref,
+)
 from hera_workflows.pack import Pipeline, PipelineArgument, PipelineStep
 from hera_workflows.settings import BuildType, Settings
 from steps.common import contract
@@ -45,14 +52,25 @@ BUILD_TYPES: dict[str, tuple[str, str, str, str]] = {
         contract.CWT_BALLERINA_BUILD,
         "Build a Ballerina app with the Ballerina buildpack (CNB lifecycle, no daemon, no privileges)",
     ),
+    "react": (
+        "react-builder",
+        "react",
+        contract.CWT_CONTAINERFILE_BUILD,
+        "Build a React (static web) app with Node.js and serve it with nginx (buildah, no privileged mode)",
+    ),
 }
+CONTAINERFILE_TYPES = ("dockerfile", "react")
+NODE_VERSIONS = ("16", "18", "20", "22")
 
 
 def _wf(name: str) -> str:
     return workflow_param_ref(name)
 
 
-def _arguments(settings: Settings, dockerfile: bool) -> list[PipelineArgument]:
+def _arguments(settings: Settings, build_type: str) -> list[PipelineArgument]:
+    from hera_workflows.openchoreo import RUN_API_CA_SECRET, RUN_API_CLIENT_SECRET
+
+    dockerfile = build_type == "dockerfile"
     run = "${metadata.workflowRunName}"
     args = [
         PipelineArgument("component-name", None, "OpenChoreo component", LABEL_COMPONENT, LABEL_COMPONENT),
@@ -103,6 +121,22 @@ def _arguments(settings: Settings, dockerfile: bool) -> list[PipelineArgument]:
                 "${parameters.docker.filePath}",
             ),
         ]
+    if build_type == "react":
+        # Declared for the build step's fallbacks to workflow parameters; the react preset ignores them.
+        args += [
+            PipelineArgument("docker-context", ".", "unused by the react preset (it builds app-path)"),
+            PipelineArgument("dockerfile-path", "./Dockerfile", "unused by the react preset (it writes its own)"),
+            PipelineArgument("build-args", "[]", 'JSON list of {"name","value"} build arguments'),
+        ]
+        args.append(
+            PipelineArgument(
+                "node-version",
+                "18",
+                "Node.js version the app is built with",
+                "${parameters.nodeVersion}",
+                "${parameters.nodeVersion}",
+            )
+        )
     args.append(
         PipelineArgument("build-env", "[]", 'JSON list of {"name","value"} build environment', "${parameters.buildEnv}")
     )
@@ -115,6 +149,14 @@ def _arguments(settings: Settings, dockerfile: bool) -> list[PipelineArgument]:
                 "cache-repo", settings.build.cache_repo, "registry repository for the layer cache (empty: off)"
             ),
         ]
+    if build_type in CONTAINERFILE_TYPES:
+        args.append(
+            PipelineArgument(
+                "build-isolation",
+                settings.build.isolation,
+                "what isolates the build's root (user-namespace is checked at start; privileged or none opt out)",
+            )
+        )
     image_name = "${metadata.namespaceName}-" + LABEL_PROJECT + "-" + LABEL_COMPONENT
     args += [
         PipelineArgument(
@@ -147,6 +189,27 @@ def _arguments(settings: Settings, dockerfile: bool) -> list[PipelineArgument]:
             "openchoreo-0.17",
         ),
     ]
+    api = settings.api
+    # v1.x ClusterWorkflows pass the platform's API settings and the per-run Secrets their resources create;
+    # v0.17 Workflows pass none (api-mode auto writes the output contract only under that profile).
+    args += [
+        PipelineArgument("api-mode", api.mode, "auto | workloads | legacy | off", api.mode),
+        PipelineArgument("api-server-url", api.server_url, "OpenChoreo API server URL", api.server_url),
+        PipelineArgument("oauth-token-url", api.oauth_token_url, "OAuth2 token endpoint", api.oauth_token_url),
+        PipelineArgument("oauth-client-id", api.oauth_client_id, "OAuth2 client id", api.oauth_client_id),
+        PipelineArgument(
+            PARAM_API_CLIENT_SECRET,
+            settings.secrets.api_client,
+            "name of the Secret with the OAuth2 client secret (key client-secret)",
+            RUN_API_CLIENT_SECRET,
+        ),
+        PipelineArgument(
+            PARAM_API_CA_SECRET,
+            settings.secrets.api_ca,
+            "name of an optional Secret with the API's CA bundle (key ca.crt)",
+            RUN_API_CA_SECRET if api.ca_remote_key else None,
+        ),
+    ]
     return args
 
 
@@ -165,7 +228,19 @@ def _steps(build_type: str, build_cwt: str) -> list[PipelineStep]:
             "git-revision": revision,
             **{n: _wf(n) for n in ("docker-context", "dockerfile-path", "build-args", "build-env", "cache-repo")},
             "tls-verify": _wf("tls-verify"),
-            PARAM_REGISTRY_PUSH_SECRET: _wf(PARAM_REGISTRY_PUSH_SECRET),
+            "isolation": _wf("build-isolation"),
+        }
+    elif build_type == "react":
+        build_args = {
+            "image-name": _wf("image-name"),
+            "image-tag": _wf("image-tag"),
+            "git-revision": revision,
+            "docker-context": _wf("app-path"),
+            "preset": "react",
+            "node-version": _wf("node-version"),
+            "build-env": _wf("build-env"),
+            "tls-verify": _wf("tls-verify"),
+            "isolation": _wf("build-isolation"),
         }
     else:
         build_args = {"git-revision": revision, "app-path": _wf("app-path"), "build-env": _wf("build-env")}
@@ -195,6 +270,17 @@ def _steps(build_type: str, build_cwt: str) -> list[PipelineStep]:
             "app-path": _wf("app-path"),
             "run-name": _wf("workflowrun-name"),
             "openchoreo-profile": _wf("openchoreo-profile"),
+            **{
+                n: _wf(n)
+                for n in (
+                    "api-mode",
+                    "api-server-url",
+                    "oauth-token-url",
+                    "oauth-client-id",
+                    PARAM_API_CLIENT_SECRET,
+                    PARAM_API_CA_SECRET,
+                )
+            },
         },
     )
     return [checkout, build, publish, generate]
@@ -213,7 +299,7 @@ def _name_value_list(description: str) -> dict[str, Any]:
     }
 
 
-def parameters_schema(dockerfile: bool) -> dict[str, Any]:
+def parameters_schema(build_type: str) -> dict[str, Any]:
     """The developer-facing openAPIV3Schema of the ClusterWorkflow (shape of OpenChoreo's own)."""
     ext = "x-openchoreo-component-parameter-repository-"
     repository = {
@@ -254,7 +340,15 @@ def parameters_schema(dockerfile: bool) -> dict[str, Any]:
             },
         },
     }
+    dockerfile = build_type == "dockerfile"
     properties: dict[str, Any] = {"repository": repository}
+    if build_type == "react":
+        properties["nodeVersion"] = {
+            "type": "string",
+            "default": "18",
+            "enum": list(NODE_VERSIONS),
+            "description": "Node.js version the app is built with",
+        }
     if dockerfile:
         properties["docker"] = {
             "type": "object",
@@ -279,7 +373,7 @@ def parameters_schema(dockerfile: bool) -> dict[str, Any]:
     return {"type": "object", "required": ["repository"], "properties": properties}
 
 
-def schema_017(dockerfile: bool) -> dict[str, Any]:
+def schema_017(build_type: str) -> dict[str, Any]:
     """The v0.17 shorthand schema (`type | default=... description=...`)."""
     schema: dict[str, Any] = {
         "repository": {
@@ -292,7 +386,11 @@ def schema_017(dockerfile: bool) -> dict[str, Any]:
             "appPath": 'string | default=. description="Path to the application directory"',
         }
     }
-    if dockerfile:
+    if build_type == "react":
+        schema["nodeVersion"] = (
+            f'string | default="18" enum={",".join(NODE_VERSIONS)} description="Node.js version to build with"'
+        )
+    if build_type == "dockerfile":
         schema["docker"] = {
             "context": 'string | default=. description="Build context path"',
             "filePath": 'string | default=./Dockerfile description="Path to the Dockerfile"',
@@ -302,7 +400,6 @@ def schema_017(dockerfile: bool) -> dict[str, Any]:
 
 def pipeline(settings: Settings, build_type: BuildType) -> Pipeline:
     name, name_017, build_cwt, description = BUILD_TYPES[build_type]
-    dockerfile = build_type == "dockerfile"
     pipeline_name = settings.pipelines.names.get(build_type, name)
     return Pipeline(
         name=pipeline_name,
@@ -311,11 +408,11 @@ def pipeline(settings: Settings, build_type: BuildType) -> Pipeline:
             f"{description}: checkout-source -> build-image -> publish-image -> generate-workload-cr. "
             "Run it with workflowTemplateRef (the OpenChoreo ClusterWorkflow of the same name does)."
         ),
-        arguments=_arguments(settings, dockerfile),
+        arguments=_arguments(settings, build_type),
         steps=_steps(build_type, build_cwt),
         openchoreo_name=name,
         openchoreo_017_name=name_017,
         openchoreo_description=description,
-        parameters_schema=parameters_schema(dockerfile),
-        schema_017=schema_017(dockerfile),
+        parameters_schema=parameters_schema(build_type),
+        schema_017=schema_017(build_type),
     )

@@ -9,21 +9,32 @@ Every model forbids unknown keys, so a typo is an error that names the field and
 
 from __future__ import annotations
 
+import json
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from steps.common import contract
 
-BuildType = Literal["dockerfile", "paketo-buildpacks", "gcp-buildpacks", "ballerina-buildpack"]
-BUILD_TYPES: tuple[BuildType, ...] = ("dockerfile", "paketo-buildpacks", "gcp-buildpacks", "ballerina-buildpack")
+BuildType = Literal["dockerfile", "paketo-buildpacks", "gcp-buildpacks", "ballerina-buildpack", "react"]
+BUILD_TYPES: tuple[BuildType, ...] = (
+    "dockerfile",
+    "paketo-buildpacks",
+    "gcp-buildpacks",
+    "ballerina-buildpack",
+    "react",
+)
 StepImage = Literal["checkout", "build", "publish-image", "generate-workload"]
 Profile = Literal["openchoreo-1.x", "openchoreo-0.17"]
-ApiMode = Literal["off", "workloads", "legacy"]
+ApiMode = Literal["auto", "workloads", "legacy", "off"]
+BuildIsolation = Literal["user-namespace", "privileged", "none"]
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
@@ -35,6 +46,17 @@ SecretName = Annotated[str, Field(pattern=_DNS_NAME, max_length=253)]
 Seconds = Annotated[int, Field(gt=0)]
 
 
+# Defaults that match a default OpenChoreo v1.2 install (Helm chart `openchoreo-control-plane` in namespace
+# openchoreo-control-plane: Service `openchoreo-api`, port 8080; ThunderID in namespace `thunder`: Service
+# `thunder-service`, port 8090; the workload-publisher OAuth client the chart's authz values bind).
+DEFAULT_PUBLISH_REGISTRY = "ttl.sh/openchoreo-builds"
+DEFAULT_API_SERVER_URL = "http://openchoreo-api.openchoreo-control-plane.svc.cluster.local:8080"
+DEFAULT_OAUTH_TOKEN_URL = "http://thunder-service.thunder.svc.cluster.local:8090/oauth2/token"
+DEFAULT_OAUTH_CLIENT_ID = "openchoreo-workload-publisher-client"
+DEFAULT_CLIENT_SECRET_REMOTE_KEY = "workload-publisher-oauth-client-secret"
+DEFAULT_API_CA_REMOTE_KEY = "openchoreo-api-ca"
+
+
 class SettingsError(Exception):
     """Invalid settings: the message names each bad field and where it was set."""
 
@@ -44,18 +66,22 @@ class _Model(BaseModel):
 
 
 class ResourceSettings(_Model):
-    cpu_request: Quantity | None = "100m"
-    cpu_limit: Quantity | None = "1"
-    memory_request: Quantity | None = "128Mi"
-    memory_limit: Quantity | None = "512Mi"
-    ephemeral_storage_request: Quantity | None = None
-    ephemeral_storage_limit: Quantity | None = None
+    """Container requests and limits (Kubernetes quantities; null leaves one unset)."""
+
+    cpu_request: Quantity | None = Field(default="100m", description="CPU request")
+    cpu_limit: Quantity | None = Field(default="1", description="CPU limit")
+    memory_request: Quantity | None = Field(default="128Mi", description="memory request")
+    memory_limit: Quantity | None = Field(default="512Mi", description="memory limit")
+    ephemeral_storage_request: Quantity | None = Field(default=None, description="ephemeral-storage request")
+    ephemeral_storage_limit: Quantity | None = Field(default=None, description="ephemeral-storage limit")
 
 
 class StepSettings(_Model):
+    """Resources and deadline of one step template."""
+
     resources: ResourceSettings = ResourceSettings()
-    active_deadline_seconds: Seconds = 900
-    tmp_size_limit: Quantity = "1Gi"
+    active_deadline_seconds: Seconds = Field(default=900, description="activeDeadlineSeconds of the step's Pod")
+    tmp_size_limit: Quantity = Field(default="1Gi", description="sizeLimit of the /tmp emptyDir")
 
 
 def _step(cpu: tuple[str, str], memory: tuple[str, str], deadline: int, tmp: str = "1Gi") -> StepSettings:
@@ -81,11 +107,16 @@ class StepsSettings(_Model):
 class ImageSettings(_Model):
     """Step images: `<registry>/<repository>:<tag>[@<digest>]`."""
 
-    registry: str = contract.IMAGE_REGISTRY
-    tag: str = contract.IMAGE_TAG
-    tags: dict[StepImage, str] = {}
-    digests: dict[StepImage, str] = {}
-    pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    registry: str = Field(default=contract.IMAGE_REGISTRY, description="registry/path the step images are pulled from")
+    tag: str = Field(default=contract.IMAGE_TAG, description="tag of every step image")
+    tags: dict[StepImage, str] = Field(default={}, description="tag per step image (overrides `tag`)")
+    digests: dict[StepImage, str] = Field(
+        default={},
+        description="digest per step image (`sha256:...`), appended as `@digest`; `images build --push` writes them",
+    )
+    pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field(
+        default="IfNotPresent", description="imagePullPolicy of every step container"
+    )
 
     @field_validator("digests")
     @classmethod
@@ -106,15 +137,29 @@ class ImageSettings(_Model):
 class BuildSettings(_Model):
     """Containerfile build (buildah)."""
 
-    storage_size_limit: Quantity = "10Gi"
-    cache_repo: str = ""
-    user_namespace: bool = True  # podSpecPatch {"hostUsers": false}
-    apparmor_unconfined: bool = False
+    storage_size_limit: Quantity = Field(
+        default="10Gi", description="sizeLimit of buildah's storage and /var/tmp emptyDirs"
+    )
+    cache_repo: str = Field(default="", description="default registry repository for the layer cache (empty: no cache)")
+    user_namespace: bool = Field(
+        default=True, description='render podSpecPatch {"hostUsers": false} (Kubernetes >= 1.33)'
+    )
+    isolation: BuildIsolation = Field(
+        default="user-namespace",
+        description="what isolates the build's root: `user-namespace` (the step refuses to run outside one), "
+        "`privileged` (OpenChoreo's own fallback: privileged: true, no check) or `none` (no check: trusted "
+        "nodes or a sandboxed runtime class such as gVisor/Kata)",
+    )
+    apparmor_unconfined: bool = Field(
+        default=False, description="appArmorProfile Unconfined on the build container (needed on Ubuntu/AppArmor nodes)"
+    )
 
 
 class BuilderImages(_Model):
-    builder: str
-    run_image: str
+    """A buildpacks builder and its run image, pinned by tag or digest."""
+
+    builder: str = Field(description="builder image")
+    run_image: str = Field(description="run image")
 
     @field_validator("builder", "run_image")
     @classmethod
@@ -143,77 +188,157 @@ class BuildpacksSettings(_Model):
         builder="ghcr.io/openchoreo/buildpack/ballerina:18",
         run_image="ghcr.io/openchoreo/buildpack/ballerina:18-run",
     )
-    platform_api: str = "0.12"
-    lifecycle: str = "/cnb/lifecycle/creator"
+    platform_api: str = Field(default="0.12", description="CNB_PLATFORM_API")
+    lifecycle: str = Field(default="/cnb/lifecycle/creator", description="lifecycle binary inside the builder image")
 
 
 class PublishSettings(_Model):
     """Where publish-image pushes, and how."""
 
-    registry: str = "ttl.sh/openchoreo-builds"
-    tls_verify: bool = True
-    push_retries: Annotated[int, Field(ge=1, le=10)] = 3
-    retry_limit: Annotated[int, Field(ge=0, le=10)] = 2  # Argo retries on exit code 75 only
-    retry_backoff: str = "15s"
-    retry_backoff_factor: Annotated[int, Field(ge=1, le=10)] = 2
-    retry_backoff_max: str = "2m"
+    registry: str = Field(
+        default=DEFAULT_PUBLISH_REGISTRY,
+        description="registry host[:port][/path] app images are pushed to (the default is public and expires "
+        "images: set it for any real install)",
+    )
+    tls_verify: bool = Field(
+        default=True, description="verify the registry's TLS certificate (build pulls and publish)"
+    )
+    push_retries: Annotated[int, Field(ge=1, le=10)] = Field(default=3, description="skopeo's own push retries")
+    retry_limit: Annotated[int, Field(ge=0, le=10)] = Field(
+        default=2, description="Argo retries of publish-image, on exit code 75 (transient) only"
+    )
+    retry_backoff: str = Field(default="15s", description="first Argo retry backoff")
+    retry_backoff_factor: Annotated[int, Field(ge=1, le=10)] = Field(default=2, description="Argo retry backoff factor")
+    retry_backoff_max: str = Field(default="2m", description="longest Argo retry backoff")
 
 
 class SecretSettings(_Model):
     """Default Secret NAMES (the Secrets are optional volumes; values never appear in templates)."""
 
-    git: SecretName = "git-secret"
-    registry_push: SecretName = "registry-push-secret"
-    registry_ca: SecretName = "registry-ca"
-    api_ca: SecretName = "api-ca"
-    api_client: SecretName = "workload-publisher"
+    git: SecretName = Field(default="git-secret", description="git credentials (checkout-source)")
+    registry_push: SecretName = Field(
+        default="registry-push-secret", description="dockerconfigjson with push rights (publish-image only)"
+    )
+    registry_pull: SecretName = Field(
+        default="registry-pull-secret",
+        description="dockerconfigjson for private base images and reading the layer cache (build, read only)",
+    )
+    cache_push: SecretName = Field(
+        default="build-cache-push-secret",
+        description="dockerconfigjson that may push the layer cache (build; opt in by creating it)",
+    )
+    registry_ca: SecretName = Field(default="registry-ca", description="CA certificates (*.crt) of the registry")
+    api_ca: SecretName = Field(
+        default="api-ca", description="CA bundle (ca.crt) of the OpenChoreo API and token endpoints"
+    )
+    api_client: SecretName = Field(
+        default="workload-publisher", description="OAuth2 client secret (key client-secret) of generate-workload-cr"
+    )
 
 
 class ApiSettings(_Model):
     """How generate-workload-cr delivers the Workload (OpenChoreo >= 1.0: through the API server)."""
 
-    mode: ApiMode = "off"
-    server_url: str = ""
-    host_header: str = ""
-    oauth_token_url: str = ""
-    oauth_host_header: str = ""
-    oauth_client_id: str = "openchoreo-workload-publisher-client"
-    oauth_scope: str = ""
-    tls_verify: bool = True
+    mode: ApiMode = Field(
+        default="auto",
+        description="`auto`: the openchoreo-1.x profile delivers through the API, openchoreo-0.17 only writes the "
+        "output contract; `workloads`/`legacy`: always deliver (route); `off`: write the CR, deliver nothing",
+    )
+    server_url: str = Field(default=DEFAULT_API_SERVER_URL, description="OpenChoreo API server base URL")
+    host_header: str = Field(default="", description="Host header for the API server (empty: from the URL)")
+    oauth_token_url: str = Field(
+        default=DEFAULT_OAUTH_TOKEN_URL, description="OAuth2 token endpoint (client credentials)"
+    )
+    oauth_host_header: str = Field(default="", description="Host header for the token endpoint (empty: from the URL)")
+    oauth_client_id: str = Field(default=DEFAULT_OAUTH_CLIENT_ID, description="OAuth2 client id")
+    oauth_scope: str = Field(default="", description="OAuth2 scope (empty: none)")
+    tls_verify: bool = Field(default=True, description="verify the TLS certificates of the API and token endpoints")
+    client_secret_remote_key: str = Field(
+        default=DEFAULT_CLIENT_SECRET_REMOTE_KEY,
+        description="secret-store key of the OAuth2 client secret, copied into each run's namespace by an "
+        "ExternalSecret of the ClusterWorkflows",
+    )
+    client_secret_remote_property: str = Field(
+        default="value", description="property of that key (empty: the whole value; v0.17 Workflows never use one)"
+    )
+    ca_remote_key: str = Field(
+        default=DEFAULT_API_CA_REMOTE_KEY,
+        description="secret-store key of the API CA bundle for the ExternalSecret (empty: no CA ExternalSecret)",
+    )
+    ca_remote_property: str = Field(default="value", description="property of that key (empty: the whole value)")
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
 class OpenChoreoSettings(_Model):
-    profile: Profile = "openchoreo-1.x"
-    # Render the pipelines with the step templates inlined (template name = step name on every Pod node):
-    # needed by OpenChoreo v0.13-v0.15, whose controller matches nodes by templateName only.
-    inline_steps: bool = False
-    # Step template inputs default to `{{workflow.parameters.X}}` where OpenChoreo's own ClusterWorkflows pass X
-    # only as a workflow parameter: the step templates then replace OpenChoreo's one for one under its own
-    # ClusterWorkflows. Off: every input is explicit (required inputs have no default).
-    step_defaults_from_workflow: bool = False
-    cluster_workflows: bool = True  # templates/openchoreo/: ClusterWorkflow (v1.x)
-    workflows_v017: bool = True  # templates/openchoreo-0.17/: Workflow (v0.17)
-    service_account: SecretName = "workflow-sa"
-    workflow_plane: SecretName = "default"
-    ttl_after_completion: Annotated[str, Field(pattern=_DURATION)] = "1d"
-    v017_namespace: SecretName = "default"
-    v017_build_plane: SecretName = "default"
-    v017_secret_store: SecretName = "default"
+    """The OpenChoreo resources (ClusterWorkflows, v0.17 Workflows) and how the steps fit OpenChoreo."""
+
+    profile: Profile = Field(default="openchoreo-1.x", description="default Workload shape of the pipelines")
+    inline_steps: bool = Field(
+        default=False,
+        description="inline the step templates into the pipelines (template name = step name): OpenChoreo "
+        "v0.13-v0.15 match nodes by templateName only",
+    )
+    step_defaults_from_workflow: bool = Field(
+        default=True,
+        description="step inputs that OpenChoreo's own ClusterWorkflows pass only as workflow parameters default "
+        "to `{{workflow.parameters.X}}`, so OpenChoreo's and teams' ClusterWorkflows keep working after the pack "
+        "replaces the step templates; false: every input explicit",
+    )
+    cluster_workflows: bool = Field(default=True, description="render templates/openchoreo/ (ClusterWorkflows, v1.x)")
+    workflows_v017: bool = Field(default=True, description="render templates/openchoreo-0.17/ (Workflows, v0.17)")
+    service_account: SecretName = Field(default="workflow-sa", description="serviceAccountName of the run's Workflow")
+    workflow_plane: SecretName = Field(default="default", description="ClusterWorkflowPlane of the ClusterWorkflows")
+    ttl_after_completion: Annotated[str, Field(pattern=_DURATION)] = Field(
+        default="1d", description="ttlAfterCompletion of the runs"
+    )
+    v017_namespace: SecretName = Field(default="default", description="namespace of the v0.17 Workflows")
+    v017_build_plane: SecretName = Field(default="default", description="BuildPlane of the v0.17 Workflows")
+    v017_secret_store: SecretName = Field(
+        default="default", description="ClusterSecretStore of the v0.17 ExternalSecrets"
+    )
+    executor_token_secret: bool = Field(
+        default=True,
+        description="add the executor service account's token Secret (`<sa>.service-account-token`) to each "
+        "run's resources (false: you create it in every workflow namespace)",
+    )
 
 
 class PipelineSettings(_Model):
-    workspace_size: Quantity = "2Gi"
-    storage_class: str | None = None
-    active_deadline_seconds: Seconds = 7200
-    service_account: str = ""  # empty: the submitting Workflow's (OpenChoreo sets workflow-sa)
-    build_types: list[BuildType] = list(BUILD_TYPES)
-    names: dict[BuildType, Annotated[str, Field(pattern=_DNS_NAME, max_length=63)]] = {}
+    """The pipeline ClusterWorkflowTemplates."""
+
+    workspace_size: Quantity = Field(default="2Gi", description="size of the workspace PVC")
+    storage_class: str | None = Field(default=None, description="storageClassName of the workspace PVC (null: default)")
+    active_deadline_seconds: Seconds = Field(default=7200, description="activeDeadlineSeconds of the whole pipeline")
+    service_account: str = Field(
+        default="",
+        description="serviceAccountName of the pipeline (empty: the submitting Workflow's; OpenChoreo: workflow-sa)",
+    )
+    build_types: list[BuildType] = Field(default=list(BUILD_TYPES), description="build types to render pipelines for")
+    names: dict[BuildType, Annotated[str, Field(pattern=_DNS_NAME, max_length=63)]] = Field(
+        default={}, description="pipeline name per build type"
+    )
 
 
 class SecuritySettings(_Model):
-    run_as_user: Annotated[int, Field(ge=1)] = contract.STEP_UID
-    run_as_group: Annotated[int, Field(ge=1)] = contract.STEP_GID
-    fs_group: Annotated[int, Field(ge=1)] = contract.STEP_GID
+    """Identity of the non-root step containers, and the service-account token."""
+
+    run_as_user: Annotated[int, Field(ge=1)] = Field(default=contract.STEP_UID, description="runAsUser of the steps")
+    run_as_group: Annotated[int, Field(ge=1)] = Field(default=contract.STEP_GID, description="runAsGroup of the steps")
+    fs_group: Annotated[int, Field(ge=1)] = Field(default=contract.STEP_GID, description="fsGroup of the step Pods")
+    automount_service_account_token: bool = Field(
+        default=False,
+        description="mount the service-account token into the step Pods (no step calls the Kubernetes API; "
+        "false renders automountServiceAccountToken: false and the executor service account below)",
+    )
+    executor_service_account: SecretName = Field(
+        default="workflow-sa",
+        description="executor.serviceAccountName when the token is not automounted: Argo mounts its token into "
+        "its own init/wait containers only (the Secret `<name>.service-account-token` must exist)",
+    )
 
 
 class Settings(_Model):
@@ -227,9 +352,12 @@ class Settings(_Model):
     openchoreo: OpenChoreoSettings = OpenChoreoSettings()
     pipelines: PipelineSettings = PipelineSettings()
     security: SecuritySettings = SecuritySettings()
-    extensions: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = []
-    # Free-form settings for extensions, one mapping per extension name (validated by the extension itself).
-    extension_settings: dict[str, dict[str, Any]] = {}
+    extensions: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(
+        default=[], description="extension functions `module:function` called before rendering"
+    )
+    extension_settings: dict[str, dict[str, Any]] = Field(
+        default={}, description="free-form settings per extension name (validated by the extension)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -353,6 +481,83 @@ def load_settings(
         return Settings.model_validate(data)
     except ValidationError as error:
         raise SettingsError(_format_errors(error, source=source, lines=lines, overrides=set_keys)) from None
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """One settings key as `render --help` and the README's settings reference show it."""
+
+    key: str
+    type: str
+    default: str
+    description: str
+
+
+def _type_name(annotation: Any) -> str:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(str(a) for a in args)
+    if origin in (Union, UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " | ".join(names) + (" | null" if type(None) in args else "")
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is list:
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return f"mapping {_type_name(args[0])} -> {_type_name(args[1])}" if args else "mapping"
+    if annotation is str:
+        return "string"
+    if annotation is bool:
+        return "boolean"
+    if annotation is int:
+        return "integer"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return json.dumps(value.model_dump(), sort_keys=True)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def settings_reference() -> list[SettingDoc]:
+    """Every dotted key with its type, default and meaning, from the models' field descriptions (one source)."""
+    docs: list[SettingDoc] = []
+
+    def walk(instance: BaseModel, prefix: str) -> None:
+        for name, info in type(instance).model_fields.items():
+            value = getattr(instance, name)
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(value, f"{prefix}{name}.")
+                continue
+            docs.append(
+                SettingDoc(f"{prefix}{name}", _type_name(annotation), _default_text(value), info.description or "")
+            )
+
+    walk(Settings(), "")
+    return docs
+
+
+def settings_reference_text(width: int = 100) -> str:
+    """Plain text for `render --help`."""
+    lines: list[str] = []
+    for doc in settings_reference():
+        lines.append(f"  {doc.key} ({doc.type}; default {doc.default})")
+        lines.extend(textwrap.wrap(doc.description, width=width, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join(lines)
+
+
+def settings_reference_markdown() -> str:
+    """The README's settings reference table."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for doc in settings_reference():
+        cells = [f"`{doc.key}`", doc.type, f"`{doc.default}`", doc.description]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def settings_keys() -> list[str]:

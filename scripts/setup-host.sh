@@ -4,6 +4,9 @@
 set -euo pipefail
 
 PACKAGES=(docker.io buildah skopeo docker-registry git debootstrap apache2-utils podman openssl openssh-server openssh-client busybox-static libnss-wrapper)
+# `kubectl kustomize` for the kustomize test: Debian's kubernetes-client, unless a kubectl is already installed
+# (another package owning /usr/bin/kubectl would make the install fail on the file conflict).
+command -v kubectl >/dev/null 2>&1 || PACKAGES+=(kubernetes-client)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

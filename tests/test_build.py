@@ -20,7 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from steps.build.main import is_transient, parse_pairs, resolve_under
+from steps.build.main import (
+    REACT_DOCKERFILE,
+    BuildPlan,
+    bud_argv,
+    in_user_namespace,
+    is_transient,
+    merged_auth_file,
+    parse_pairs,
+    plan,
+    resolve_under,
+)
+from steps.build.options import OPTIONS
+from steps.common.cli import parse_options
 from steps.common.log import StepError
 from tests.support.paths import ROOT
 from tests.support.registry import (
@@ -89,7 +101,8 @@ def run_build(ws: Workspace, *args: str, storage: Path | None = None, env: dict[
         "--auth-file", str(ws.root / "no-secret" / ".dockerconfigjson"), "--ca-dir", str(ws.root / "no-ca"),
         *args,
     ]  # fmt: skip
-    full_env = {**os.environ, "PACK_OUTPUTS_DIR": str(ws.outputs), **(env or {})}
+    # The host is no user namespace: these tests opt out of the check explicitly (tested on its own below).
+    full_env = {**os.environ, "PACK_OUTPUTS_DIR": str(ws.outputs), "BUILD_ISOLATION": "none", **(env or {})}
     done = subprocess.run(argv, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=300, check=False)
     return Result(done.returncode, done.stderr, done.stdout)
 
@@ -285,7 +298,10 @@ def test_registry_cache_serves_a_fresh_storage(
     # miss too (see steps/build/README.md): this Dockerfile keeps its ARG before FROM.
     (workspace.source / "services" / "api" / "Dockerfile").write_text(CACHE_DOCKERFILE)
     cache = f"{plain_registry.host}/cache/demo-shop-api"
-    args = [*app_args(busybox_base, plain_registry), "--cache-repo", cache]
+    push = workspace.root / "cache-push" / ".dockerconfigjson"  # the opt-in; this registry takes anonymous pushes
+    push.parent.mkdir()
+    push.write_text('{"auths": {}}')
+    args = [*app_args(busybox_base, plain_registry), "--cache-repo", cache, "--cache-auth-file", str(push)]
     first = run_build(workspace, *args, storage=workspace.storage / "pod1")
     assert first.returncode == 0, first.stderr
     assert first.stderr.count("--> Pushing cache") == 4, first.stderr
@@ -429,4 +445,166 @@ def test_missing_base_image_is_permanent(
     result = run_build(workspace, *defaults, "--build-args", build_args)
     assert result.returncode == 1, result.stderr
     assert "error: build of demo-shop-api:v1-0123abcd failed:" in result.stderr
+    _assert_nothing_written(workspace)
+
+
+# --- isolation: refuse to run as the node's real root ---------------------------------------------------------
+
+INITIAL_NAMESPACE = "         0          0 4294967295\n"
+USER_NAMESPACE = "         0     100000      65536\n"
+
+
+def test_uid_map_tells_a_user_namespace_from_the_initial_one() -> None:
+    assert in_user_namespace(USER_NAMESPACE)
+    assert in_user_namespace("0 1000 1\n1 100000 65535\n")  # rootless-style: several ranges
+    assert not in_user_namespace(INITIAL_NAMESPACE)
+    assert not in_user_namespace("")
+    assert in_user_namespace(Path("/proc/self/uid_map").read_text()) is False  # this host runs the tests as root
+
+
+def _isolation_env(mode: str) -> dict[str, str]:
+    return {"BUILD_ISOLATION": mode}
+
+
+def test_build_outside_a_user_namespace_fails_before_any_side_effect(workspace: Workspace) -> None:
+    uid_map = workspace.root / "uid_map"
+    uid_map.write_text(INITIAL_NAMESPACE)
+    workspace.archive.parent.mkdir(parents=True, exist_ok=True)
+    workspace.archive.write_bytes(b"stale archive from an earlier run")
+    result = run_build(workspace, "--uid-map", str(uid_map), env=_isolation_env("user-namespace"))
+    assert result.returncode == 2, result.stderr
+    assert "--isolation (env BUILD_ISOLATION, parameter isolation): not running in a user namespace" in result.stderr
+    assert "hostUsers: false was ignored" in result.stderr and "build.isolation" in result.stderr
+    assert workspace.archive.read_bytes() == b"stale archive from an earlier run"  # untouched: no side effect
+    assert not workspace.outputs.exists() and not workspace.storage.exists()
+
+
+def test_unreadable_uid_map_and_unknown_isolation_are_bad_input(workspace: Workspace) -> None:
+    missing = run_build(workspace, "--uid-map", str(workspace.root / "nope"), env=_isolation_env("user-namespace"))
+    assert (
+        missing.returncode == 2
+        and "cannot read" in missing.stderr
+        and "to check for a user namespace" in missing.stderr
+    )
+    unknown = run_build(workspace, env=_isolation_env("sandbox"))
+    assert unknown.returncode == 2
+    assert "'sandbox' is not one of user-namespace, privileged, none" in unknown.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize(("mode", "uid_map"), [("user-namespace", USER_NAMESPACE), ("privileged", INITIAL_NAMESPACE)])
+def test_build_runs_in_a_user_namespace_or_with_an_explicit_other_isolation(
+    workspace: Workspace, busybox_base: BaseImage, plain_registry: Registry, mode: str, uid_map: str
+) -> None:
+    fake = workspace.root / "uid_map"
+    fake.write_text(uid_map)
+    args = [*app_args(busybox_base, plain_registry), "--uid-map", str(fake)]
+    result = run_build(workspace, *args, env=_isolation_env(mode))
+    assert result.returncode == 0, result.stderr
+    expected = "running in a user namespace" if mode == "user-namespace" else "isolation privileged: the user-namespace"
+    assert expected in result.stderr
+    assert workspace.output("image-digest").read_text().startswith("sha256:")
+
+
+# --- credentials: read-only pull Secret, opt-in cache push Secret ----------------------------------------------
+
+
+def _plan_for(ws: Workspace, *argv: str) -> BuildPlan:
+    values = parse_options(
+        "test",
+        "test",
+        OPTIONS,
+        [
+            "--image-name", "demo", "--git-revision", "0123abcd", "--source-dir", str(ws.source),
+            "--archive", str(ws.archive), "--storage-dir", str(ws.storage), "--context", "services/api",
+            "--dockerfile", "services/api/Dockerfile", *argv,
+        ],
+    )  # fmt: skip
+    return plan(values)
+
+
+def test_cache_push_credentials_join_the_pull_credentials_only_for_a_cache(workspace: Workspace) -> None:
+    pull = workspace.root / "pull" / ".dockerconfigjson"
+    pull.parent.mkdir()
+    pull.write_text(
+        json.dumps({"auths": {"base.example.com": {"auth": "cHVsbDp4"}, "cache.example.com": {"auth": "cjpv"}}})
+    )
+    push = workspace.root / "push" / ".dockerconfigjson"
+    push.parent.mkdir()
+    push.write_text(json.dumps({"auths": {"cache.example.com": {"auth": "cHVzaDp5"}}}))
+    runroot = workspace.root / "runroot"
+    runroot.mkdir()
+    no_cache = _plan_for(workspace, "--auth-file", str(pull), "--cache-auth-file", str(push))
+    assert no_cache.cache_auth_file is None  # no cache repository: the push Secret is never read
+    assert merged_auth_file(no_cache, runroot) == pull
+    cached = _plan_for(
+        workspace, "--auth-file", str(pull), "--cache-auth-file", str(push), "--cache-repo", "cache.example.com/c"
+    )
+    merged = merged_auth_file(cached, runroot)
+    assert merged is not None and merged.parent == runroot and merged.stat().st_mode & 0o777 == 0o600
+    assert json.loads(merged.read_text()) == {
+        "auths": {"base.example.com": {"auth": "cHVsbDp4"}, "cache.example.com": {"auth": "cHVzaDp5"}}
+    }
+    assert bud_argv(cached, runroot, merged)[-3:-1] == ["--authfile", str(merged)]
+
+
+@pytest.mark.docker
+def test_cache_is_pushed_with_the_cache_push_secret_only(
+    workspace: Workspace, busybox_base: BaseImage, plain_registry: Registry, auth_registry: Registry, tmp_path: Path
+) -> None:
+    (workspace.source / "services" / "api" / "Dockerfile").write_text(CACHE_DOCKERFILE)
+    cache = f"{auth_registry.host}/cache/demo-shop-api"
+    args = [*app_args(busybox_base, plain_registry), "--cache-repo", cache]  # tls-verify false: self-signed cache
+    pull = auth_registry.write_auth_file(tmp_path / "pull")  # a pull Secret alone never pushes the cache
+    without = run_build(workspace, *args, "--auth-file", str(pull), storage=workspace.storage / "a")
+    assert without.returncode == 0, without.stderr  # the cache is read only then, not a failure
+    assert "(read only: no cache-push Secret)" in without.stderr and "--> Pushing cache" not in without.stderr
+    assert auth_registry.tags("cache/demo-shop-api") == []
+    push = auth_registry.write_auth_file(tmp_path / "cache-push")
+    with_secret = run_build(
+        workspace, *args, "--auth-file", str(pull), "--cache-auth-file", str(push), storage=workspace.storage / "b"
+    )
+    assert with_secret.returncode == 0, with_secret.stderr
+    assert len(auth_registry.tags("cache/demo-shop-api")) == 4
+    assert auth_registry.password is not None and auth_registry.password not in with_secret.stderr
+
+
+# --- react preset ------------------------------------------------------------------------------------------------
+
+
+def test_react_preset_builds_the_app_directory_with_its_own_dockerfile(workspace: Workspace) -> None:
+    app = workspace.source / "web"
+    app.mkdir()
+    (app / "package.json").write_text('{"name": "web"}')
+    react = _plan_for(workspace, "--preset", "react", "--context", "web", "--node-version", "20")
+    assert react.dockerfile is None and react.context == app.resolve()
+    assert react.build_args[0] == ("NODE_VERSION", "20")
+    runroot = workspace.root / "runroot"
+    runroot.mkdir()
+    from steps.build.main import write_preset_dockerfile
+
+    dockerfile = write_preset_dockerfile("react", runroot)
+    assert dockerfile.read_text() == REACT_DOCKERFILE and app not in dockerfile.parents  # the source stays as it was
+    argv = bud_argv(react, runroot, None, dockerfile)
+    assert argv[argv.index("-f") + 1] == str(dockerfile) and argv[-1] == str(app.resolve())
+    assert argv[argv.index("--build-arg") : argv.index("--build-arg") + 2] == ["--build-arg", "NODE_VERSION=20"]
+    assert "try_files $uri /index.html" in REACT_DOCKERFILE and "/usr/share/nginx/html" in REACT_DOCKERFILE
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--context", "web", "--node-version", "20; rm -rf /"],
+            "--node-version (env NODE_VERSION, parameter node-version)",
+        ),
+        (["--context", "services/api"], "no package.json in 'services/api'"),
+    ],
+)
+def test_react_preset_bad_input(workspace: Workspace, args: list[str], message: str) -> None:
+    (workspace.source / "web").mkdir()
+    (workspace.source / "web" / "package.json").write_text("{}")
+    result = run_build(workspace, "--preset", "react", *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
     _assert_nothing_written(workspace)

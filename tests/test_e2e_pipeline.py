@@ -97,6 +97,8 @@ def run_pipeline(tmp_path: Path, src: Source, base: BaseImage, registry_host: st
         "tls-verify": tls_verify,
         "build-args": json.dumps([{"name": "BASE_IMAGE", "value": base.ref}]),
         "openchoreo-profile": "openchoreo-0.17",
+        "api-mode": "off",  # no OpenChoreo API server here: write the CR only, explicitly
+        "build-isolation": "none",  # Docker gives the build no user namespace; opted out explicitly
     }
     argv = [sys.executable, "-m", "hera_workflows", "run", PIPELINE, "--templates", str(TEMPLATES)]
     for key, value in params.items():

@@ -28,8 +28,9 @@ def test_default_pack(pack: Pack) -> None:
         "dockerfile-builder",
         "gcp-buildpacks-builder",
         "paketo-buildpacks-builder",
+        "react-builder",
     ]
-    assert len(pack.step_templates) == 7
+    assert len(pack.step_templates) == 7  # react builds with containerfile-build's preset
     pack.validate()
 
 
@@ -128,7 +129,7 @@ def test_list_json_and_table(capsys: pytest.CaptureFixture[str], monkeypatch: py
     publish = next(r for r in rows if r.get("name") == "publish-image")
     (template,) = publish["templates"]
     assert [o["name"] for o in template["outputs"]] == ["image", "image-url", "image-digest"]
-    assert {"name": "registry", "required": True} in template["inputs"]
+    assert {"name": "registry", "default": "ttl.sh/openchoreo-builds"} in template["inputs"]
     pipeline = next(r for r in rows if r.get("name") == "dockerfile-builder" and r["kind"] == "ClusterWorkflowTemplate")
     assert [s["name"] for s in pipeline["templates"][0]["steps"]][-1] == "generate-workload-cr"
     assert cli_main(["list"]) == 0

@@ -170,7 +170,14 @@ def test_every_rendered_step_template_can_be_planned(file: str, name: str, tmp_p
         for p in tpl["inputs"]["parameters"]
         if "default" not in p and "value" not in p
     }
-    plan = plan_pod(tpl, required, {"workspace": tmp_path}, name="p")
+    # inputs that fall back to a workflow parameter (OpenChoreo's drop-in shape) need that parameter
+    prefix = "{{workflow.parameters."
+    workflow = {
+        f"workflow.parameters.{p['default'][len(prefix) : -2]}": "x"
+        for p in tpl["inputs"]["parameters"]
+        if str(p.get("default", "")).startswith(prefix)
+    }
+    plan = plan_pod(tpl, required | workflow, {"workspace": tmp_path}, name="p")
     assert plan.main.image == tpl["container"]["image"]
     assert plan.main.entrypoint == tpl["container"]["command"]
     assert plan.deadline == float(tpl["activeDeadlineSeconds"])

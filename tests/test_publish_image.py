@@ -73,7 +73,7 @@ def built(
         sys.executable, "-m", "steps.build", "--image-name", "demo-shop-api", "--git-revision", "0123abcd",
         "--source-dir", str(source), "--archive", str(archive), "--storage-dir", str(storage / "root"),
         "--tls-verify", "false", "--build-args", json.dumps([{"name": "BASE_IMAGE", "value": busybox_base.ref}]),
-        "--auth-file", str(root / "none"), "--ca-dir", str(root / "none"),
+        "--auth-file", str(root / "none"), "--ca-dir", str(root / "none"), "--isolation", "none",
     ]  # fmt: skip
     env = {**os.environ, "PACK_OUTPUTS_DIR": str(root / "outputs")}
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)

@@ -18,7 +18,9 @@ from hera.workflows import models as hera_models
 
 from hera_workflows import render
 from hera_workflows.lint_schema import patch_schema
+from hera_workflows.openchoreo import V017_TEMPLATE_PREFIX
 from hera_workflows.settings import Settings, load_settings
+from steps.build.options import CACHE_PUSH_SECRET_DIR, PULL_SECRET_DIR
 from steps.build.options import OPTIONS as BUILD_OPTIONS
 from steps.checkout.options import OPTIONS as CHECKOUT_OPTIONS
 from steps.common import contract
@@ -59,7 +61,9 @@ def _default_documents() -> dict[str, dict[str, Any]]:
 
 def _parse(files: dict[str, str]) -> dict[str, dict[str, Any]]:
     return {
-        path: yaml.load(text, Loader=LOADER) for path, text in files.items() if not path.endswith(render.KUSTOMIZATION)
+        path: yaml.load(text, Loader=LOADER)
+        for path, text in files.items()
+        if not path.endswith(render.KUSTOMIZE_FILES)
     }
 
 
@@ -83,6 +87,10 @@ def container_templates(docs: dict[str, dict[str, Any]] | None = None) -> Iterat
         for template in doc["spec"]["templates"]:
             if "container" in template:
                 yield f"{path}:{template['name']}", template
+
+
+def workflow_ref(name: str) -> str:
+    return "{{workflow.parameters." + name + "}}"
 
 
 def step_template(cwt: str) -> dict[str, Any]:
@@ -157,7 +165,9 @@ def test_one_file_per_resource_and_kustomizations() -> None:
     files = rendered_files()
     docs = documents()
     for path, doc in docs.items():
-        assert path == f"{path.split('/')[0]}/{doc['metadata']['name']}.yaml"
+        # v0.17's build templates share their names with v0.17 Workflows in the same folder
+        prefix = V017_TEMPLATE_PREFIX if doc["kind"] == "ClusterWorkflowTemplate" and "0.17" in path else ""
+        assert path == f"{path.split('/')[0]}/{prefix}{doc['metadata']['name']}.yaml"
     folders = {path.split("/")[0] for path in docs}
     assert folders == {"steps", "pipelines", "openchoreo", "openchoreo-0.17"}
     for folder in folders:
@@ -204,7 +214,9 @@ def test_cluster_workflows_validate_against_openchoreo_1x_crd(path: str) -> None
     assert schema_errors(ARGO_CRDS / "argoproj.io_workflows.yaml", doc["spec"]["runTemplate"]) == []
 
 
-@pytest.mark.parametrize("path", sorted(p for p in documents() if p.startswith("openchoreo-0.17/")))
+@pytest.mark.parametrize(
+    "path", sorted(p for p, d in documents().items() if p.startswith("openchoreo-0.17/") and d["kind"] == "Workflow")
+)
 def test_v017_workflows_validate_against_openchoreo_017_crd(path: str) -> None:
     doc = documents()[path]
     assert doc["kind"] == "Workflow" and doc["metadata"]["namespace"] == "default"
@@ -216,7 +228,7 @@ def test_v017_workflows_validate_against_openchoreo_017_crd(path: str) -> None:
 def test_openchoreo_run_templates_reference_existing_pipelines_with_known_arguments() -> None:
     pipelines = cwts("pipelines")
     for path, doc in documents().items():
-        if not path.startswith("openchoreo"):
+        if not path.startswith("openchoreo") or "runTemplate" not in doc["spec"]:
             continue
         spec = doc["spec"]["runTemplate"]["spec"]
         ref = spec["workflowTemplateRef"]
@@ -234,9 +246,16 @@ def test_openchoreo_run_templates_reference_existing_pipelines_with_known_argume
 # ------------------------------------------------------------------------------------------------ security
 
 
+BUILDAH_TEMPLATE_FILES = {
+    "steps/containerfile-build.yaml",
+    "openchoreo-0.17/template-docker.yaml",
+    "openchoreo-0.17/template-react.yaml",
+}
+
+
 def _security_expectations() -> list[tuple[str, str]]:
     return [
-        (where, "build" if where.startswith("steps/containerfile-build") else "restricted")
+        (where, "build" if where.split(":")[0] in BUILDAH_TEMPLATE_FILES else "restricted")
         for where, _ in container_templates()
     ]
 
@@ -366,7 +385,10 @@ def test_every_option_with_a_param_is_an_input_and_an_env_entry(cwt: str, option
         assert env[option.env] == "{{inputs.parameters." + option.param + "}}"
         parameter = inputs[option.param]
         if option.required:
-            assert "default" not in parameter and "value" not in parameter, option.param
+            # no default, or the drop-in fallback to the workflow parameter of the same name (publish-image's
+            # registry, which OpenChoreo hard-codes, falls back to the platform's registry)
+            fallback = settings.publish.registry if option.param == "registry" else workflow_ref(option.param)
+            assert parameter.get("default", fallback) == fallback and "value" not in parameter, option.param
         else:
             assert "default" in parameter, option.param
     # settings-driven defaults
@@ -380,8 +402,9 @@ def test_option_defaults_are_the_input_defaults_unless_settings_override() -> No
     for cwt, options in (("checkout-source", CHECKOUT_OPTIONS), ("containerfile-build", BUILD_OPTIONS)):
         inputs = inputs_of(step_template(cwt))
         for option in options:
-            if option.param and not option.required and option.param not in {"tls-verify", "cache-repo"}:
-                assert inputs[option.param]["default"] == (option.default or ""), option.param
+            if option.param and not option.required and option.param not in {"tls-verify", "cache-repo", "isolation"}:
+                expected = (option.default or "", workflow_ref(option.param))  # drop-in: the workflow parameter
+                assert inputs[option.param]["default"] in expected, option.param
 
 
 @pytest.mark.parametrize(
@@ -430,7 +453,11 @@ def test_generate_workload_contract() -> None:
         ("checkout-source", {contract.GIT_SECRET_DIR: "git-secret"}),
         (
             "containerfile-build",
-            {contract.REGISTRY_SECRET_DIR: "registry-push-secret", contract.REGISTRY_CA_DIR: "registry-ca-secret"},
+            {
+                PULL_SECRET_DIR: "registry-pull-secret",
+                CACHE_PUSH_SECRET_DIR: "cache-push-secret",
+                contract.REGISTRY_CA_DIR: "registry-ca-secret",
+            },
         ),
         (
             "publish-image",
@@ -577,7 +604,7 @@ def test_settings_reach_the_rendered_templates() -> None:
 
 
 def test_openchoreo_drop_in_mode_defaults_inputs_to_workflow_parameters() -> None:
-    docs = documents(render.render_files(load_settings(None, ["openchoreo.step_defaults_from_workflow=true"])))
+    docs = documents()  # the default: committed step templates accept arguments or the workflow parameter
 
     def inputs(cwt: str) -> dict[str, dict[str, Any]]:
         return inputs_of(docs[f"steps/{cwt}.yaml"]["spec"]["templates"][0])
@@ -603,5 +630,7 @@ def test_openchoreo_drop_in_mode_defaults_inputs_to_workflow_parameters() -> Non
             assert "{{" not in env["value"] or PARAM_REF.match(env["value"]), where
             checked += 1
     assert checked > 50
-    # the pipelines still pass everything explicitly
-    assert documents()["pipelines/dockerfile-builder.yaml"]["spec"] == docs["pipelines/dockerfile-builder.yaml"]["spec"]
+    # the pipelines still pass everything explicitly; the explicit-only mode stays available
+    explicit = documents(render.render_files(load_settings(None, ["openchoreo.step_defaults_from_workflow=false"])))
+    assert explicit["pipelines/dockerfile-builder.yaml"]["spec"] == docs["pipelines/dockerfile-builder.yaml"]["spec"]
+    assert "default" not in inputs_of(explicit["steps/checkout-source.yaml"]["spec"]["templates"][0])["git-repo"]

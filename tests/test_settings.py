@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from hera_workflows.settings import Settings, SettingsError, load_settings, settings_keys
+from hera_workflows.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+    settings_keys,
+    settings_reference,
+    settings_reference_markdown,
+    settings_reference_text,
+)
 from steps.common import contract
 
 
@@ -119,3 +127,55 @@ def test_example_settings_file_is_valid() -> None:
 
     settings = load_settings(ROOT / "examples" / "pack-settings.yaml")
     assert settings.api.mode == "workloads" and settings.secrets.registry_ca == "corp-ca"
+
+
+def test_every_setting_has_a_type_default_and_meaning() -> None:
+    docs = settings_reference()
+    assert [d.key for d in docs] == settings_keys()
+    for doc in docs:
+        assert doc.type and doc.default and doc.description, doc.key
+    by_key = {d.key: d for d in docs}
+    assert by_key["api.mode"].type == "auto | workloads | legacy | off" and by_key["api.mode"].default == '"auto"'
+    assert by_key["steps.build.resources.cpu_limit"].default == '"4"'  # the parent's default, not the class's
+    assert by_key["pipelines.storage_class"].type == "string | null"
+
+
+def test_render_help_and_readme_reference_come_from_the_descriptions() -> None:
+    import subprocess
+    import sys
+
+    from tests.support.paths import ROOT
+
+    help_text = subprocess.run(
+        [sys.executable, "-m", "hera_workflows", "render", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert settings_reference_text() in help_text
+    assert '  api.server_url (string; default "http://openchoreo-api.' in help_text
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- settings-reference:start -->\n", "<!-- settings-reference:end -->"
+    section = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert section == settings_reference_markdown(), "stale: run `python scripts/update_settings_reference.py`"
+
+
+def test_a_bare_off_means_the_off_mode() -> None:
+    # YAML 1.1 reads `off` as false; `--set api.mode=off` and `mode: off` must still select the mode
+    assert load_settings(None, ["api.mode=off"]).api.mode == "off"
+    assert Settings.model_validate({"api": {"mode": False}}).api.mode == "off"
+    with pytest.raises(SettingsError, match=r"api\.mode"):
+        load_settings(None, ["api.mode=true"])
+
+
+def test_defaults_deliver_to_a_default_openchoreo_install() -> None:
+    api = Settings().api
+    assert api.mode == "auto"
+    assert api.server_url == "http://openchoreo-api.openchoreo-control-plane.svc.cluster.local:8080"
+    assert api.oauth_token_url == "http://thunder-service.thunder.svc.cluster.local:8090/oauth2/token"
+    assert api.oauth_client_id == "openchoreo-workload-publisher-client"
+    assert Settings().openchoreo.step_defaults_from_workflow is True
+    assert Settings().build.isolation == "user-namespace"
+    assert Settings().security.automount_service_account_token is False

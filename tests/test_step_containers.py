@@ -25,6 +25,7 @@ from hera_workflows.podrun import PodResult, run_pod
 from steps.common import contract
 from tests.support.containers import container_registry, push_local_image, require_image, step_template, tiny_image
 from tests.support.gitserver import HttpGitServer, git
+from tests.support.paths import TEMPLATES
 from tests.support.registry import Registry
 
 pytestmark = pytest.mark.docker
@@ -37,6 +38,12 @@ RUN echo "built by buildah" > /built.txt
 ENTRYPOINT ["/bin/sh", "/hello.sh"]
 """
 HELLO = 'echo "hello from the pushed image: $(cat /built.txt)"\n'
+PIPELINE_DEFAULTS = {
+    p["name"]: p.get("value", "")
+    for p in yaml.safe_load((TEMPLATES / "pipelines" / "dockerfile-builder.yaml").read_text())["spec"]["arguments"][
+        "parameters"
+    ]
+}
 
 
 @dataclass
@@ -61,7 +68,10 @@ class Pipeline:
 
     def run(self, file: str, template: str, inputs: dict[str, str]) -> PodResult:
         tpl = step_template(file, template)
-        variables = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
+        # as inside the dockerfile-builder pipeline: its workflow parameters (the step inputs' fallbacks) with
+        # their defaults, then the inputs given here
+        variables = {f"workflow.parameters.{k}": v for k, v in PIPELINE_DEFAULTS.items()}
+        variables |= {f"inputs.parameters.{k}": v for k, v in inputs.items()}
         result = run_pod(
             tpl,
             variables,
@@ -126,6 +136,9 @@ def test_pipeline_steps_in_their_containers(
     if registry.username:
         registry.write_auth_file(tmp_path / "secrets" / "registry-push-secret")
         pipeline.secrets["registry-push-secret"] = tmp_path / "secrets" / "registry-push-secret"
+        # the build gets its own read-only pull Secret for the base image (never the push Secret)
+        registry.write_auth_file(tmp_path / "secrets" / "registry-pull-secret")
+        pipeline.secrets["registry-pull-secret"] = tmp_path / "secrets" / "registry-pull-secret"
     if registry.ca_dir:
         pipeline.secrets["registry-ca"] = registry.ca_dir
 
@@ -151,6 +164,7 @@ def test_pipeline_steps_in_their_containers(
             "dockerfile-path": "services/hello/Dockerfile",
             "build-args": f'[{{"name": "BASE", "value": "{registry.host}/base/busybox:1"}}]',
             "tls-verify": registry.tls_verify if not registry.ca_dir else "true",
+            "isolation": "none",  # Docker gives the build no user namespace; opted out explicitly
         },
     )
     assert Path(contract.IMAGE_ARCHIVE).name in {p.name for p in pipeline.workspace.iterdir()}
@@ -194,6 +208,7 @@ def test_pipeline_steps_in_their_containers(
             "project-name": "demo",
             "component-name": "hello",
             "app-path": "services/hello",
+            "api-mode": "off",  # no OpenChoreo API server here: write the CR only, explicitly
         },
     )
     cr_file = pipeline.workspace / Path(contract.WORKLOAD_CR_FILE).name

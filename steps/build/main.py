@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps.build.options import OPTIONS
+from steps.build.options import ISOLATION_USER_NAMESPACE, ISOLATIONS, OPTIONS, PRESET_REACT, PRESETS
 from steps.common.cli import option_label, parse_bool, parse_options
 from steps.common.contract import EXIT_FAILURE, EXIT_TRANSIENT, EXIT_USAGE, OUT_IMAGE_DIGEST
 from steps.common.imageref import DIGEST_RE, image_tag, validate_image_name
@@ -38,6 +38,80 @@ _TAIL_LINES = 40
 
 def _field(dest: str) -> str:
     return option_label(OPTIONS, dest)
+
+
+# --- isolation ------------------------------------------------------------------------------------------------
+
+_FULL_RANGE = 4294967295
+
+
+def in_user_namespace(uid_map: str) -> bool:
+    """False for the initial user namespace, whose uid_map is the one line `0 0 4294967295`."""
+    rows = [line.split() for line in uid_map.splitlines() if line.strip()]
+    return bool(rows) and not any(row[:3] == ["0", "0", str(_FULL_RANGE)] for row in rows)
+
+
+def check_isolation(isolation: str, uid_map_file: str, log: StepLogger) -> None:
+    """The build runs a repository's RUN steps as root with SYS_ADMIN: refuse to do so as the node's real root.
+
+    `hostUsers: false` is silently ignored by clusters older than 1.33 or without user-namespace support, so the
+    step checks where it actually runs instead of trusting the pod spec."""
+    field = _field("isolation")
+    if isolation not in ISOLATIONS:
+        raise StepError(f"{field}: {isolation!r} is not one of {', '.join(ISOLATIONS)}", EXIT_USAGE)
+    if isolation != ISOLATION_USER_NAMESPACE:
+        log.info(f"isolation {isolation}: the user-namespace check is off (the platform chose this isolation)")
+        return
+    try:
+        text = Path(uid_map_file).read_text(encoding="ascii", errors="replace")
+    except OSError as error:
+        raise StepError(
+            f"{field}: cannot read {uid_map_file} to check for a user namespace ({error.strerror}); "
+            "set isolation to privileged or none if this platform isolates builds another way",
+            EXIT_USAGE,
+        ) from None
+    if not in_user_namespace(text):
+        raise StepError(
+            f"{field}: not running in a user namespace ({uid_map_file} maps uid 0 to the node's uid 0), so the "
+            "build would run the repository's RUN steps as the node's real root with SYS_ADMIN. The pod's "
+            "hostUsers: false was ignored: the cluster needs Kubernetes >= 1.33 with user namespaces on the "
+            "nodes. Otherwise choose another isolation explicitly (pack setting build.isolation / parameter "
+            "isolation: privileged as OpenChoreo's own templates, or none for sandboxed runtimes)",
+            EXIT_USAGE,
+        )
+    log.info("isolation user-namespace: running in a user namespace")
+
+
+# --- presets --------------------------------------------------------------------------------------------------
+
+# A static web app: install with the lock file's package manager, `run build`, serve build/ with nginx (SPA
+# fallback to index.html). Base images are build arguments so a platform can point them at a mirror.
+REACT_DOCKERFILE = """\
+ARG NODE_VERSION=18
+ARG NODE_IMAGE=docker.io/library/node
+ARG NGINX_IMAGE=docker.io/library/nginx:alpine
+FROM ${NODE_IMAGE}:${NODE_VERSION}-alpine AS app
+WORKDIR /app
+COPY . .
+RUN if [ -f package-lock.json ]; then npm ci; \\
+    elif [ -f yarn.lock ]; then yarn install --frozen-lockfile; \\
+    elif [ -f pnpm-lock.yaml ]; then npm install -g pnpm && pnpm install --frozen-lockfile; \\
+    else echo "no lock file (package-lock.json, yarn.lock or pnpm-lock.yaml) in the app directory" >&2; exit 1; fi
+RUN if [ -f pnpm-lock.yaml ]; then pnpm run build; elif [ -f yarn.lock ]; then yarn run build; else npm run build; fi
+FROM ${NGINX_IMAGE}
+COPY --from=app /app/build /usr/share/nginx/html/
+RUN printf '%s\\n' 'server {' '  listen 80;' '  location / {' '    root /usr/share/nginx/html;' \\
+    '    index index.html;' '    try_files $uri /index.html;' '  }' '}' > /etc/nginx/conf.d/default.conf
+EXPOSE 80
+"""
+_NODE_VERSION_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,4}){0,2}")
+
+
+def write_preset_dockerfile(preset: str, directory: Path) -> Path:
+    """The preset's Dockerfile in a private directory: the checked-out source is never modified."""
+    path = directory / f"{preset}.Dockerfile"
+    path.write_text(REACT_DOCKERFILE, encoding="utf-8")
+    return path
 
 
 # --- inputs -----------------------------------------------------------------------------------------------------
@@ -120,7 +194,8 @@ class BuildPlan:
     tag: str
     source: Path
     context: Path
-    dockerfile: Path
+    dockerfile: Path | None  # None: the preset writes it
+    preset: str
     archive: Path
     storage: Path
     build_args: list[tuple[str, str]]
@@ -128,6 +203,7 @@ class BuildPlan:
     cache_repo: str
     tls_verify: bool
     auth_file: Path | None
+    cache_auth_file: Path | None
     ca_dir: Path | None
 
 
@@ -146,8 +222,28 @@ def plan(values: dict[str, str | bool | None]) -> BuildPlan:
     if not context.is_dir():
         what = "is a file, not a directory" if context.exists() else "does not exist"
         raise StepError(f"{_field('context')}: build context {text('context')!r} ({context}) {what}", EXIT_USAGE)
-    dockerfile = resolve_under(source, text("dockerfile"), _field("dockerfile"))
-    if not dockerfile.is_file():
+    preset = text("preset").strip()
+    if preset not in PRESETS:
+        raise StepError(
+            f"{_field('preset')}: {preset!r} is not one of {', '.join(repr(p) for p in PRESETS)}", EXIT_USAGE
+        )
+    build_args = parse_pairs(text("build_args"), _field("build_args"))
+    dockerfile: Path | None = None
+    if preset == PRESET_REACT:
+        node_version = text("node_version").strip()
+        if not _NODE_VERSION_RE.fullmatch(node_version):
+            raise StepError(
+                f"{_field('node_version')}: {node_version!r} is not a version such as 20 or 20.11", EXIT_USAGE
+            )
+        if not (context / "package.json").is_file():
+            raise StepError(
+                f"{_field('context')}: no package.json in {text('context')!r}; the react preset builds a Node.js app",
+                EXIT_USAGE,
+            )
+        build_args = [("NODE_VERSION", node_version), *[(n, v) for n, v in build_args if n != "NODE_VERSION"]]
+    else:
+        dockerfile = resolve_under(source, text("dockerfile"), _field("dockerfile"))
+    if dockerfile is not None and not dockerfile.is_file():
         what = "is a directory" if dockerfile.is_dir() else "not found"
         raise StepError(
             f"{_field('dockerfile')}: {text('dockerfile')!r} {what} under the source root{_hint(source)}", EXIT_USAGE
@@ -164,6 +260,7 @@ def plan(values: dict[str, str | bool | None]) -> BuildPlan:
             EXIT_USAGE,
         )
     auth = Path(text("auth_file")) if text("auth_file") else None
+    cache_auth = Path(text("cache_auth_file")) if text("cache_auth_file") and cache_repo else None
     ca_dir = Path(text("ca_dir")) if text("ca_dir") else None
     return BuildPlan(
         image=f"{name}:{tag}",
@@ -172,13 +269,15 @@ def plan(values: dict[str, str | bool | None]) -> BuildPlan:
         source=source,
         context=context,
         dockerfile=dockerfile,
+        preset=preset,
         archive=archive,
         storage=Path(text("storage_dir")).absolute(),
-        build_args=parse_pairs(text("build_args"), _field("build_args")),
+        build_args=build_args,
         build_env=parse_pairs(text("build_env"), _field("build_env")),
         cache_repo=cache_repo,
         tls_verify=parse_bool(text("tls_verify"), field=_field("tls_verify")),
         auth_file=auth if auth is not None and auth.is_file() else None,
+        cache_auth_file=cache_auth if cache_auth is not None and cache_auth.is_file() else None,
         ca_dir=ca_dir if ca_dir is not None and ca_dir.is_dir() else None,
     )
 
@@ -195,22 +294,49 @@ def global_args(storage: Path, runroot: Path) -> list[str]:
     return [BUILDAH, "--storage-driver", "overlay", "--root", str(storage), "--runroot", str(runroot)]
 
 
-def bud_argv(p: BuildPlan, runroot: Path) -> list[str]:
+def _auths(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise StepError(f"{path}: not a readable docker config JSON ({type(error).__name__})") from None
+    auths = data.get("auths") if isinstance(data, dict) else None
+    if not isinstance(auths, dict):
+        raise StepError(f"{path}: no `auths` mapping")
+    return dict(auths)
+
+
+def merged_auth_file(p: BuildPlan, runroot: Path) -> Path | None:
+    """One auth file for buildah: the pull Secret's entries, then the cache-push Secret's (they win for the cache
+    registry). Written into the runroot (a private temp dir) and gone with it."""
+    if p.cache_auth_file is None:
+        return p.auth_file
+    auths = _auths(p.auth_file) if p.auth_file is not None else {}
+    auths.update(_auths(p.cache_auth_file))
+    merged = runroot / "auth.json"
+    fd = os.open(merged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"auths": auths}, handle)
+    return merged
+
+
+def bud_argv(p: BuildPlan, runroot: Path, auth_file: Path | None = None, dockerfile: Path | None = None) -> list[str]:
     """One argv entry per value: build-arg/env values may hold any character, newlines and quotes included."""
     argv = [*global_args(p.storage, runroot), "bud", "--isolation", "chroot", "--layers"]
     # Fully qualified: without a registries.conf short-name setup, buildah cannot find "name:tag" again.
-    argv += ["-f", str(p.dockerfile), "-t", local_ref(p.image)]
+    argv += ["-f", str(dockerfile or p.dockerfile), "-t", local_ref(p.image)]
     for name, value in p.build_args:
         argv += ["--build-arg", f"{name}={value}"]
     for name, value in p.build_env:
         argv += ["--env", f"{name}={value}"]
     if p.cache_repo:
-        argv += ["--cache-from", p.cache_repo, "--cache-to", p.cache_repo]
+        argv += ["--cache-from", p.cache_repo]
+        if p.cache_auth_file is not None:  # pushing the cache is opted into by its own Secret
+            argv += ["--cache-to", p.cache_repo]
     argv.append(f"--tls-verify={'true' if p.tls_verify else 'false'}")
     if p.ca_dir is not None:
         argv += ["--cert-dir", str(p.ca_dir)]
-    if p.auth_file is not None:
-        argv += ["--authfile", str(p.auth_file)]
+    if auth_file is not None:
+        argv += ["--authfile", str(auth_file)]
     argv.append(str(p.context))
     return argv
 
@@ -305,13 +431,16 @@ def build(p: BuildPlan, log: StepLogger) -> str:
     env.pop("REGISTRY_AUTH_FILE", None)
     with tempfile.TemporaryDirectory(prefix="buildah-runroot-") as runroot_dir:
         runroot = Path(runroot_dir)
+        dockerfile = p.dockerfile or write_preset_dockerfile(p.preset, runroot)
+        origin = f"the {p.preset} preset" if p.dockerfile is None else str(dockerfile.relative_to(p.source))
         log.info(
-            f"building {p.image} from {p.dockerfile.relative_to(p.source)} "
+            f"building {p.image} from {origin} "
             f"(context {p.context.relative_to(p.source) if p.context != p.source else '.'}"
-            f"{', cache ' + p.cache_repo if p.cache_repo else ''})"
+            f"{', cache ' + p.cache_repo if p.cache_repo else ''}"
+            f"{' (read only: no cache-push Secret)' if p.cache_repo and p.cache_auth_file is None else ''})"
         )
         started = time.monotonic()
-        code, tail = stream(bud_argv(p, runroot), log, env)
+        code, tail = stream(bud_argv(p, runroot, merged_auth_file(p, runroot), dockerfile), log, env)
         if code != 0:
             reason = failure_reason(tail, code)
             if is_transient(tail):
@@ -356,6 +485,7 @@ def remove_stale_archive(value: str | bool | None, log: StepLogger) -> None:
 
 def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     values = parse_options(PROG, DESCRIPTION, OPTIONS, argv)
+    check_isolation(str(values["isolation"] or ""), str(values["uid_map"] or ""), log)
     remove_stale_archive(values["archive"], log)
     build_plan = plan(values)
     digest = build(build_plan, log)

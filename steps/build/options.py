@@ -6,6 +6,24 @@ from steps.common import contract
 from steps.common.cli import Option
 from steps.common.imageref import IMAGE_NAMING_OPTIONS
 
+# The build runs the repository's RUN steps: it mounts no push credentials. At most a read-only pull Secret (private
+# base images, reading the layer cache) and, opted into separately, a Secret that may push the layer cache.
+PULL_SECRET_DIR = "/etc/secrets/registry-pull-secret"
+CACHE_PUSH_SECRET_DIR = "/etc/secrets/build-cache-push-secret"
+DOCKERCONFIG = ".dockerconfigjson"
+
+# How the build's root is isolated from the node (parameter `isolation`).
+ISOLATION_USER_NAMESPACE = "user-namespace"  # verified at start from /proc/self/uid_map
+ISOLATION_PRIVILEGED = "privileged"  # OpenChoreo's own fallback; not verified
+ISOLATION_NONE = "none"  # trusted nodes or a sandboxed runtime (gVisor, Kata); not verified
+ISOLATIONS = (ISOLATION_USER_NAMESPACE, ISOLATION_PRIVILEGED, ISOLATION_NONE)
+UID_MAP = "/proc/self/uid_map"
+
+# Presets: the step writes the Dockerfile itself (outside the source tree) and builds the context with it.
+PRESET_NONE = ""
+PRESET_REACT = "react"
+PRESETS = (PRESET_NONE, PRESET_REACT)
+
 OPTIONS: list[Option] = [
     *IMAGE_NAMING_OPTIONS,
     Option(
@@ -56,6 +74,33 @@ OPTIONS: list[Option] = [
         default="true",
         param="tls-verify",
     ),
+    Option(
+        "preset",
+        ("--preset",),
+        "BUILD_PRESET",
+        "empty: build the repository's Dockerfile; react: build the static web app in the context with Node.js "
+        "and serve it with nginx (the step writes that Dockerfile; dockerfile-path is ignored)",
+        default=PRESET_NONE,
+        param="preset",
+    ),
+    Option(
+        "node_version",
+        ("--node-version",),
+        "NODE_VERSION",
+        "Node.js version of the react preset (build argument NODE_VERSION)",
+        default="18",
+        param="node-version",
+    ),
+    Option(
+        "isolation",
+        ("--isolation",),
+        "BUILD_ISOLATION",
+        f"what isolates the build's root from the node: {', '.join(ISOLATIONS)} "
+        f"({ISOLATION_USER_NAMESPACE} is checked at start and the step refuses to run outside a user namespace)",
+        default=ISOLATION_USER_NAMESPACE,
+        param="isolation",
+    ),
+    Option("uid_map", ("--uid-map",), "BUILD_UID_MAP_FILE", "uid_map file the isolation check reads", default=UID_MAP),
     Option("source_dir", ("--source-dir",), "SOURCE_DIR", "source root", default=contract.SOURCE_DIR),
     Option("archive", ("--archive",), "IMAGE_ARCHIVE", "OCI archive to write", default=contract.IMAGE_ARCHIVE),
     Option(
@@ -69,8 +114,15 @@ OPTIONS: list[Option] = [
         "auth_file",
         ("--auth-file",),
         "REGISTRY_AUTH_FILE",
-        "docker config JSON for pulls/cache",
-        default=f"{contract.REGISTRY_SECRET_DIR}/.dockerconfigjson",
+        "docker config JSON for base-image pulls and reading the cache (used when the file exists)",
+        default=f"{PULL_SECRET_DIR}/{DOCKERCONFIG}",
+    ),
+    Option(
+        "cache_auth_file",
+        ("--cache-auth-file",),
+        "BUILD_CACHE_AUTH_FILE",
+        "docker config JSON that may push the layer cache (used when the file exists and cache-repo is set)",
+        default=f"{CACHE_PUSH_SECRET_DIR}/{DOCKERCONFIG}",
     ),
     Option(
         "ca_dir",
