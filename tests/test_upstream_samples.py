@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,13 +22,7 @@ import pytest
 import yaml
 
 from hera_workflows import lint
-from tests.support.paths import OPENCHOREO_1X_SAMPLES, ROOT, TEMPLATES
-
-# MERGE SWITCH. False: the step templates are rendered into a temp dir with
-# `openchoreo.step_defaults_from_workflow=true` (today's opt-in). Set it to True once the committed templates/
-# accept workflow parameters by default (issue 9 §2): the test then runs against the committed templates/ as shipped.
-COMMITTED_TEMPLATES_ACCEPT_WORKFLOW_PARAMETERS = False
-OPT_IN_SETTING = "openchoreo.step_defaults_from_workflow=true"
+from tests.support.paths import OPENCHOREO_1X_SAMPLES, TEMPLATES
 
 UPSTREAM_CLUSTER_WORKFLOWS = sorted((OPENCHOREO_1X_SAMPLES / "ci-workflows").glob("*.yaml"))
 # A sample WorkflowRun, as OpenChoreo's renderer sees it (`${metadata.*}`).
@@ -81,20 +73,6 @@ def render_run_template(cluster_workflow: Mapping[str, Any]) -> dict[str, Any]:
     return rendered
 
 
-@pytest.fixture(scope="module")
-def step_templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if COMMITTED_TEMPLATES_ACCEPT_WORKFLOW_PARAMETERS:
-        return TEMPLATES
-    out = tmp_path_factory.mktemp("opt-in") / "templates"
-    subprocess.run(
-        [sys.executable, "-m", "hera_workflows", "render", "-o", str(out), "--set", OPT_IN_SETTING],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
 def _cluster_templates(root: Path) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for path in sorted(root.rglob("*.yaml")):
@@ -114,18 +92,16 @@ def test_the_upstream_samples_are_there() -> None:
 
 
 @pytest.mark.parametrize("upstream", UPSTREAM_CLUSTER_WORKFLOWS, ids=lambda p: p.stem)
-def test_upstream_cluster_workflow_resolves_against_our_step_templates(
-    upstream: Path, step_templates: Path, tmp_path: Path
-) -> None:
+def test_upstream_cluster_workflow_resolves_against_our_step_templates(upstream: Path, tmp_path: Path) -> None:
     rendered = render_run_template(yaml.safe_load(upstream.read_text()))
     rendered_file = tmp_path / upstream.name
     rendered_file.write_text(yaml.safe_dump(rendered, sort_keys=False))
 
-    result = lint.lint_paths([rendered_file, step_templates / "steps"])
+    result = lint.lint_paths([rendered_file, TEMPLATES / "steps"])
     assert [f.text() for f in result.errors] == []
     assert not [f for f in result.findings if f.file.endswith(upstream.name)], [f.text() for f in result.findings]
 
-    ours = _cluster_templates(step_templates / "steps")
+    ours = _cluster_templates(TEMPLATES / "steps")
     run = rendered["spec"]["runTemplate"]["spec"]
     declared = {p["name"] for p in run["arguments"]["parameters"]}
     called = 0
@@ -142,18 +118,3 @@ def test_upstream_cluster_workflow_resolves_against_our_step_templates(
                 read = set(WORKFLOW_PARAMETER.findall(json.dumps(targets[0])))
                 assert read <= declared, f"{step['name']}: reads undeclared workflow parameters {read - declared}"
     assert called >= 4
-
-
-def test_the_switch_is_flipped_once_the_committed_templates_accept_workflow_parameters(tmp_path: Path) -> None:
-    """Fails (on purpose) when templates/ already work for upstream's callers but the test still renders its own."""
-    if COMMITTED_TEMPLATES_ACCEPT_WORKFLOW_PARAMETERS:
-        return
-    failing = 0
-    for upstream in UPSTREAM_CLUSTER_WORKFLOWS:
-        rendered_file = tmp_path / upstream.name
-        rendered_file.write_text(yaml.safe_dump(render_run_template(yaml.safe_load(upstream.read_text()))))
-        failing += bool(lint.lint_paths([rendered_file, TEMPLATES / "steps"]).errors)
-    assert failing, (
-        "the committed templates/ now resolve upstream's ClusterWorkflows: set "
-        "COMMITTED_TEMPLATES_ACCEPT_WORKFLOW_PARAMETERS = True in tests/test_upstream_samples.py"
-    )
