@@ -9,7 +9,7 @@ template runs either:
   user (CNB_USER_ID/CNB_GROUP_ID = the pack's step uid/gid 10001, the builder's image USER);
 * `/cnb/lifecycle/`: the lifecycle built from the Go module proxy by scripts/build-lifecycle.sh (the `lifecycle`
   binary, the phases as symlinks, `launcher`, `lifecycle.toml`);
-* `/cnb/buildpacks/<id>/<version>/`: the pack's own buildpack (tests/fixtures/buildpacks/python-app: a stdlib
+* `/cnb/buildpacks/<escaped id>/<version>/`: the pack's own buildpack (tests/fixtures/buildpacks/python-app: a stdlib
   Python web app on the run image's python3). No Paketo buildpack: the module proxy refuses
   github.com/paketo-buildpacks/procfile/v5 ("not available"), so none can be built here;
 * `/cnb/order.toml`, `/cnb/run.toml` and `/cnb/stack.toml` naming the run image.
@@ -40,6 +40,7 @@ BUILDER_REPOSITORY = "local/openchoreo-ci-pack-cnb-test-builder"
 RUN_REPOSITORY = "local/openchoreo-ci-pack-cnb-test-run"
 BUILDPACK_ID = "openchoreo-ci-pack/python-app"
 BUILDPACK_VERSION = "0.1.0"
+BUILDPACK_DIR_NAME = BUILDPACK_ID.replace("/", "_")  # the platform spec's escaping of ids in /cnb/buildpacks
 CNB_UID = contract.STEP_UID
 CNB_GID = contract.STEP_GID
 
@@ -143,7 +144,7 @@ def builder_context(lifecycle: Path, run_image: str) -> io.BytesIO:
         _add_bytes(tar, "Dockerfile", _BUILDER_DOCKERFILE.encode())
         _identity(tar)
         _add_path(tar, lifecycle, "cnb/lifecycle")
-        _add_path(tar, BUILDPACKS_DIR / "python-app", f"cnb/buildpacks/{BUILDPACK_ID}/{BUILDPACK_VERSION}")
+        _add_path(tar, BUILDPACKS_DIR / "python-app", f"cnb/buildpacks/{BUILDPACK_DIR_NAME}/{BUILDPACK_VERSION}")
         _add_bytes(tar, "cnb/order.toml", order.encode())
         _add_bytes(tar, "cnb/run.toml", run_toml.encode())
         _add_bytes(tar, "cnb/stack.toml", stack_toml.encode())

@@ -121,6 +121,7 @@ class Plan:
     app_dir: Path
     build_env: list[tuple[str, str]]
     run_image: str
+    layout_dir: Path
     run_image_dir: Path
     app_image_dir: Path
     platform_env_dir: Path
@@ -149,6 +150,7 @@ def plan(values: dict[str, str | bool | None]) -> Plan:
         app_dir=app_dir,
         build_env=parse_build_env(text("build_env"), _field("build_env")),
         run_image=text("run_image").strip(),
+        layout_dir=layout,
         run_image_dir=layout / layout_path(text("run_image"), _field("run_image")),
         app_image_dir=layout / layout_path(text("output_image"), _field("output_image")),
         platform_env_dir=Path(text("platform_dir")) / "env",
@@ -167,25 +169,33 @@ def write_platform_env(p: Plan, log: StepLogger) -> None:
 
 
 def copy_run_image(p: Plan, log: StepLogger) -> None:
+    """skopeo copy into a scratch directory next to the target, then rename: skopeo's `oci:PATH[:REF]` cannot
+    name a path with a colon, which every `host:port` registry puts into the lifecycle's layout path."""
     if p.run_image_dir.exists():
         shutil.rmtree(p.run_image_dir)
     p.run_image_dir.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".run-image-", dir=p.layout_dir))
     argv = [
         "skopeo", "--tmpdir", tempfile.gettempdir(), "copy", "--retry-times", "0",
         f"--src-tls-verify={'true' if p.tls_verify else 'false'}",
-        f"docker://{p.run_image}", f"oci:{p.run_image_dir}",
+        f"docker://{p.run_image}", f"oci:{scratch / 'image'}",
     ]  # fmt: skip
     started = time.monotonic()
-    for attempt in range(1, p.retries + 1):
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
-        if result.returncode == 0:
-            log.info(f"run image {p.run_image} -> {p.run_image_dir} in {time.monotonic() - started:.1f}s")
-            return
-        message = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-        if attempt == p.retries:
-            raise StepError(f"{_field('run_image')}: cannot copy {p.run_image}: {message}", contract.EXIT_TRANSIENT)
-        log.warning(f"attempt {attempt}/{p.retries} to copy the run image failed: {message}; retrying")
-        time.sleep(min(5 * 2 ** (attempt - 1), 60))
+    try:
+        for attempt in range(1, p.retries + 1):
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
+            if result.returncode == 0:
+                os.replace(scratch / "image", p.run_image_dir)
+                log.info(f"run image {p.run_image} -> {p.run_image_dir} in {time.monotonic() - started:.1f}s")
+                return
+            message = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+            if attempt == p.retries:
+                field = _field("run_image")
+                raise StepError(f"{field}: cannot copy {p.run_image}: {message}", contract.EXIT_TRANSIENT)
+            log.warning(f"attempt {attempt}/{p.retries} to copy the run image failed: {message}; retrying")
+            time.sleep(min(5 * 2 ** (attempt - 1), 60))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def link_archive(p: Plan, log: StepLogger) -> None:
