@@ -10,8 +10,10 @@ source (v0.20.4) settles, and how the template meets it:
   skopeo) copies the run image there, writes `build-env` as `<platform>/env/<NAME>` files (where the lifecycle
   reads build-time env), and links /mnt/vol/app-image.tar to the app image's layout path, so publish-image pushes
   it as it pushes every pipeline's image;
-* `CNB_APP_DIR` is /mnt/vol/source/<app-path> (a leading slash only doubles a separator, as OpenChoreo's
-  "$WORKDIR/$APP_PATH" does; prepare-buildpacks checks it stays inside the source and exists);
+* the app directory /mnt/vol/source/<app-path> is mounted at /workspace (workspace subPath
+  `source/<app-path>`; a leading slash only doubles a separator, as OpenChoreo's "$WORKDIR/$APP_PATH" does;
+  prepare-buildpacks first checks it exists inside the source), so `CNB_APP_DIR=/workspace` is a constant and the
+  app sits at /workspace in the image as with `pack build`;
 * every phase calls setresuid/setresgid to the builder's CNB_USER_ID/CNB_GROUP_ID unless it already runs as them
   (priv.RunAs), so the pod runs as the builder's uid/gid (settings `buildpacks.<flavor>.uid/gid`) with all
   capabilities dropped.
@@ -20,6 +22,7 @@ source (v0.20.4) settles, and how the template meets it:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hera.workflows import EmptyDirVolume, Env, Parameter
 from hera.workflows import models as m
@@ -33,6 +36,10 @@ LAYERS_DIR = "/layers"
 PLATFORM_VOLUME = "cnb-platform"
 PLATFORM_DIR = "/platform"
 PREPARE_CONTAINER = "prepare-buildpacks"
+# The app directory, /mnt/vol/source/<app-path> mounted here (a subPath of the workspace): CNB_APP_DIR is then a
+# constant (parameters reach containers only as exact values), and the app lives at /workspace in the image, as
+# `pack build` puts it (the lifecycle keeps CNB_APP_DIR's path in the exported image).
+APP_DIR = "/workspace"
 
 
 @dataclass(frozen=True)
@@ -106,12 +113,11 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
             m.VolumeMount(name=c.TMP_VOLUME, mount_path=c.TMP_DIR),
             m.VolumeMount(name=PLATFORM_VOLUME, mount_path=PLATFORM_DIR),
         ],
-        security_context=c.restricted_security_context(settings).copy(update=identity),
+        security_context=c.restricted_security_context(settings).model_copy(update=identity),
         resources=c.resources(settings.steps.publish_image).build(),
     )
     env = [
-        # every parameter-carrying value is {{inputs.parameters.X}} (the app path under the source root)
-        Env(name="CNB_APP_DIR", value=f"{contract.SOURCE_DIR}/{c.param_ref('app-path')}"),
+        Env(name="CNB_APP_DIR", value=APP_DIR),
         Env(name="GIT_REVISION", value=c.param_ref("git-revision")),
         *c.constant_env(
             {
@@ -135,7 +141,7 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
             image=flavor.images.builder,
             command=[settings.buildpacks.lifecycle],
             args=[contract.CNB_OUTPUT_IMAGE],
-            working_dir=contract.SOURCE_DIR,
+            working_dir=APP_DIR,
             settings=settings.steps.buildpacks,
             inputs=_inputs(settings),
             env=env,
@@ -151,8 +157,16 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
         ),
         settings,
     )
+    # `source/` + app-path: a leading slash only doubles a separator (OpenChoreo joins "$WORKDIR/$APP_PATH");
+    # prepare-buildpacks has already checked that it is a directory inside the source.
+    app_mount = m.VolumeMount(
+        name=contract.WORKSPACE_VOLUME,
+        mount_path=APP_DIR,
+        sub_path=f"{Path(contract.SOURCE_DIR).relative_to(contract.WORKSPACE_DIR)}/{c.param_ref('app-path')}",
+    )
+    container.volume_mounts = [*(container.volume_mounts or []), app_mount]
     if container.security_context is not None:
-        container.security_context = container.security_context.copy(update=identity)
+        container.security_context = container.security_context.model_copy(update=identity)
     if container.pod_security_context is not None:
-        container.pod_security_context = container.pod_security_context.copy(update=identity)
+        container.pod_security_context = container.pod_security_context.model_copy(update=identity)
     return c.StepTemplate(cwt=flavor.cwt, template=container, description=description)

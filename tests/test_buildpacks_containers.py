@@ -11,110 +11,27 @@ registry, the pod's uid/capabilities as rendered.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from hera_workflows import builder_image
-from hera_workflows.podrun import PodResult, run_pod
 from steps.common import contract
-from tests.support.containers import push_local_image, require_image
-from tests.support.paths import ROOT
-from tests.support.registry import Registry, free_port
+from tests.support.buildpacks import LocalBuilder, answer, make_local_builder, run_step, workspace_with_app
+from tests.support.registry import Registry
 
 pytestmark = pytest.mark.docker
 
-APP = Path(__file__).parent / "fixtures" / "python-app"
-FLAVOR = "paketo"
 BUILD = ("paketo-buildpacks-build.yaml", contract.TEMPLATE_BUILD)
-
-
-@dataclass(frozen=True)
-class LocalBuilder:
-    builder: str
-    run_image: str  # in the test registry, by digest
-    templates: Path  # rendered with the local builder substituted
-
-
-def local_builder_settings(builder: str, run_image: str) -> list[str]:
-    """`--set` overrides that put the local test builder into the Paketo flavor's templates."""
-    return [
-        f"buildpacks.{FLAVOR}.builder={builder}",
-        f"buildpacks.{FLAVOR}.run_image={run_image}",
-        f"buildpacks.{FLAVOR}.uid={builder_image.CNB_UID}",
-        f"buildpacks.{FLAVOR}.gid={builder_image.CNB_GID}",
-        f"buildpacks.{FLAVOR}.run_image_tls_verify=false",
-    ]
-
-
-def render(out: Path, overrides: list[str]) -> Path:
-    argv = [sys.executable, "-m", "hera_workflows", "render", "-o", str(out)]
-    for item in overrides:
-        argv += ["--set", item]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    return out
 
 
 @pytest.fixture(scope="module")
 def local_builder(
     docker_client: Any, plain_registry: Registry, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LocalBuilder]:
-    built = builder_image.build_test_builder(client=docker_client)  # fails (never skips) when it cannot build
-    for image in ("publish-image",):
-        require_image(docker_client, f"{contract.IMAGE_REGISTRY}/{image}:{contract.IMAGE_TAG}")
-    digest = push_local_image(docker_client, built.run_image, plain_registry, "cnb/run", "1")
-    run_ref = f"{plain_registry.host}/cnb/run@{digest}"
-    templates = render(tmp_path_factory.mktemp("templates"), local_builder_settings(built.builder, run_ref))
-    yield LocalBuilder(built.builder, run_ref, templates)
-
-
-def template(templates: Path, file: str, name: str) -> dict[str, Any]:
-    for document in yaml.safe_load_all((templates / "steps" / file).read_text()):
-        for tpl in (document or {}).get("spec", {}).get("templates") or []:
-            if tpl.get("name") == name:
-                return dict(tpl)
-    raise LookupError(f"{name} not in {file}")
-
-
-def run_step(client: Any, templates: Path, step: tuple[str, str], inputs: dict[str, str], workspace: Path) -> PodResult:
-    """Run template step[1] of templates/steps/<step[0]> (as rendered into `templates`) as a pod."""
-    variables = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
-    tpl = template(templates, *step)
-    return run_pod(tpl, variables, {"workspace": workspace}, name=step[1], client=client)
-
-
-def workspace_with_app(root: Path, app_path: str = "services/py") -> Path:
-    workspace = root / "workspace"
-    shutil.copytree(APP, workspace / "source" / app_path.strip("/"))
-    return workspace
-
-
-def answer(client: Any, ref: str, timeout: float = 30.0) -> str:
-    """Run the image (its default process through the CNB launcher) and GET / from it."""
-    port = free_port()
-    container = client.containers.run(ref, environment={"PORT": str(port)}, network_mode="host", detach=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    return str(response.read().decode())
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(container.logs().decode()[-2000:]) from None
-                time.sleep(0.3)
-    finally:
-        container.remove(force=True)
+) -> LocalBuilder:
+    return make_local_builder(docker_client, plain_registry, tmp_path_factory.mktemp("templates"))
 
 
 def test_build_image_runs_the_real_lifecycle_and_publish_pushes_its_layout(
@@ -184,3 +101,58 @@ def test_build_image_fails_clearly_on_a_bad_app_path(
     assert build.phase != "Succeeded"
     assert "--app-path (env APP_PATH)" in build.logs and "is not a directory" in build.logs
     assert not (workspace / "cnb-layout").exists()  # checks before side effects
+
+
+@dataclass(frozen=True)
+class PrivilegeCase:
+    user: str  # docker --user
+    caps: tuple[str, ...]  # added to an empty set
+    cnb_ids: str | None  # CNB_USER_ID:CNB_GROUP_ID (None: the builder's, 10001:10001)
+    works: bool  # the lifecycle's privilege drop succeeds
+
+
+_STEP = f"{builder_image.CNB_UID}:{builder_image.CNB_GID}"
+PRIVILEGE_CASES = {
+    "uid-is-cnb-user": PrivilegeCase(_STEP, (), None, True),  # the pack's choice
+    "uid-mismatch": PrivilegeCase(_STEP, (), "65534:65534", False),  # setresgid: EPERM
+    "uid-mismatch-with-setuid": PrivilegeCase(_STEP, ("SETUID", "SETGID"), "65534:65534", False),  # non-root: no use
+    "root-no-caps": PrivilegeCase("0:0", (), None, False),
+    "root-setuid-setgid": PrivilegeCase("0:0", ("SETUID", "SETGID"), None, True),  # least set when starting as root
+}
+
+
+@pytest.mark.parametrize("case", PRIVILEGE_CASES.values(), ids=PRIVILEGE_CASES.keys())
+def test_privilege_drop_evidence(
+    docker_client: Any, local_builder: LocalBuilder, tmp_path: Path, case: PrivilegeCase
+) -> None:
+    """The lifecycle's analyzer (like restorer, exporter, creator) calls setresgid/setresuid to CNB_USER_ID/
+    CNB_GROUP_ID unless it already runs as them (priv.RunAs): evidence for running the pod as the builder's uid."""
+    for name in ("layers", "layout", "workspace"):
+        (tmp_path / name).mkdir(mode=0o777)
+        (tmp_path / name).chmod(0o777)
+    environment = {"CNB_EXPERIMENTAL_MODE": "warn", "CNB_PLATFORM_API": "0.12"}
+    if case.cnb_ids:
+        environment["CNB_USER_ID"], environment["CNB_GROUP_ID"] = case.cnb_ids.split(":")
+    container = docker_client.containers.run(
+        local_builder.builder,
+        ["-layout", "-layout-dir", "/layout", "-run-image", "x.local/run:1", "x.local/app:1"],
+        entrypoint=["/cnb/lifecycle/analyzer"],
+        user=case.user,
+        cap_drop=["ALL"],
+        cap_add=list(case.caps) or None,
+        security_opt=["no-new-privileges"],
+        environment=environment,
+        volumes={str(tmp_path / n): {"bind": f"/{n}", "mode": "rw"} for n in ("layers", "layout", "workspace")},
+        network_mode="none",
+        detach=True,
+    )
+    try:
+        code = container.wait(timeout=60)["StatusCode"]
+        logs = container.logs().decode()
+    finally:
+        container.remove(force=True)
+    if case.works:
+        assert code == 0 and "exec as user" not in logs, logs
+        assert (tmp_path / "layers" / "analyzed.toml").is_file()
+    else:
+        assert code != 0 and "failed to exec as user" in logs and "operation not permitted" in logs, logs

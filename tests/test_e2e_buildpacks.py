@@ -20,12 +20,20 @@ from typing import Any
 import pytest
 
 from hera_workflows import controller_check as cc
+from tests.support.buildpacks import APP, LocalBuilder, answer, make_local_builder
 from tests.support.gitserver import HttpGitServer, bare_repo_with_tree
 from tests.support.paths import CRDS, ROOT
 from tests.support.registry import Registry
-from tests.test_buildpacks_containers import APP, LocalBuilder, answer, local_builder  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def local_builder(
+    docker_client: Any, plain_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> LocalBuilder:
+    return make_local_builder(docker_client, plain_registry, tmp_path_factory.mktemp("templates"))
+
 
 PIPELINE = "paketo-buildpacks-builder"
 GIT_USER, GIT_PASSWORD = "ci-bot", "bp-e2e-git-password-5521"
@@ -50,7 +58,7 @@ def test_paketo_pipeline_builds_with_the_real_lifecycle_publishes_and_runs(
     tmp_path: Path,
     docker_client: Any,
     local_builder: LocalBuilder,
-    plain_registry: Registry,  # noqa: F811
+    plain_registry: Registry,
 ) -> None:
     repos = tmp_path / "repos"
     repos.mkdir()
