@@ -72,6 +72,11 @@ def _inputs(settings: Settings) -> list[Parameter]:
             default=wf.get("build-env", "[]"),
             description='JSON list of {"name","value"}: build-time env for the buildpacks (<platform>/env/<NAME>)',
         ),
+        Parameter(
+            name="cache-image",
+            default=settings.buildpacks.cache_image,
+            description="registry image holding the lifecycle's layer cache for this app (empty: no cache)",
+        ),
     ]
 
 
@@ -119,6 +124,8 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
     env = [
         Env(name="CNB_APP_DIR", value=APP_DIR),
         Env(name="GIT_REVISION", value=c.param_ref("git-revision")),
+        # the lifecycle restores cached layers from this image and exports the new cache to it (empty: none)
+        Env(name="CNB_CACHE_IMAGE", value=c.param_ref("cache-image")),
         *c.constant_env(
             {
                 "CNB_PLATFORM_API": settings.buildpacks.platform_api,

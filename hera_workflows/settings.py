@@ -164,6 +164,9 @@ class BuildpacksSettings(_Model):
     )
     platform_api: str = "0.12"
     lifecycle: str = "/cnb/lifecycle/creator"
+    # Default of build-image's `cache-image` input: a registry image for the lifecycle's layer cache (one per app;
+    # the lifecycle pushes it with its own registry client). Empty: no cache.
+    cache_image: str = ""
 
 
 class PublishSettings(_Model):

@@ -103,6 +103,23 @@ def test_build_image_fails_clearly_on_a_bad_app_path(
     assert not (workspace / "cnb-layout").exists()  # checks before side effects
 
 
+def test_rebuild_on_fresh_storage_restores_the_lifecycle_cache(
+    docker_client: Any, local_builder: LocalBuilder, plain_registry: Registry, tmp_path: Path
+) -> None:
+    """Two pods, two fresh workspaces, one cache image in the registry: the second build restores the buildpack's
+    cached layer instead of rebuilding it (the benchmark `buildpacks` times this against a cold build)."""
+    inputs = {"git-revision": "0123abcd", "app-path": "services/py", "build-env": "[]"}
+    inputs["cache-image"] = f"{plain_registry.host}/cache/py-app:cnb"
+    first = run_step(docker_client, local_builder.templates, BUILD, inputs, workspace_with_app(tmp_path / "a"))
+    assert first.phase == "Succeeded", first.logs[-4000:]
+    assert "bytecode: compiled" in first.logs and "Restoring data for" not in first.logs
+    assert "cnb" in plain_registry.tags("cache/py-app")  # the lifecycle pushed its cache image
+    second = run_step(docker_client, local_builder.templates, BUILD, inputs, workspace_with_app(tmp_path / "b"))
+    assert second.phase == "Succeeded", second.logs[-4000:]
+    assert 'Restoring data for "openchoreo-ci-pack/python-app:bytecode" from cache' in second.logs, second.logs
+    assert "bytecode: reusing the cached layer" in second.logs
+
+
 @dataclass(frozen=True)
 class PrivilegeCase:
     user: str  # docker --user

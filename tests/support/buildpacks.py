@@ -22,6 +22,7 @@ from tests.support.registry import Registry, free_port
 
 APP = Path(__file__).parents[1] / "fixtures" / "python-app"
 FLAVOR = "paketo"
+PLATFORM_API = "0.14"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ def local_builder_settings(builder: str, run_image: str) -> list[str]:
         f"buildpacks.{FLAVOR}.uid={builder_image.CNB_UID}",
         f"buildpacks.{FLAVOR}.gid={builder_image.CNB_GID}",
         f"buildpacks.{FLAVOR}.run_image_tls_verify=false",
+        # the newest platform API lifecycle v0.20 speaks: launch+cache layers come back from the cache image on
+        # fresh storage (below 0.14 only the previous app image's metadata brings them back, and in layout mode
+        # that image is looked up on the fresh workspace)
+        f"buildpacks.platform_api={PLATFORM_API}",
     ]
 
 
