@@ -23,6 +23,7 @@ from tests.support.registry import Registry, free_port
 APP = Path(__file__).parents[1] / "fixtures" / "python-app"
 FLAVOR = "paketo"
 PLATFORM_API = "0.14"
+BUILD_TEMPLATE = ("paketo-buildpacks-build.yaml", "build-image")  # the flavor the local builder replaces
 
 
 @dataclass(frozen=True)
