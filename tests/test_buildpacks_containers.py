@@ -173,3 +173,15 @@ def test_privilege_drop_evidence(
         assert (tmp_path / "layers" / "analyzed.toml").is_file()
     else:
         assert code != 0 and "failed to exec as user" in logs and "operation not permitted" in logs, logs
+
+
+def test_build_image_fails_clearly_when_no_buildpack_detects(
+    docker_client: Any, local_builder: LocalBuilder, tmp_path: Path
+) -> None:
+    workspace = workspace_with_app(tmp_path)
+    (workspace / "source" / "services" / "py" / "app.py").rename(workspace / "source" / "services" / "py" / "main.py")
+    inputs = {"git-revision": "0123abcd", "app-path": "services/py", "build-env": "[]"}
+    build = run_step(docker_client, local_builder.templates, BUILD, inputs, workspace)
+    assert build.phase != "Succeeded" and build.exit_code not in (0, None)
+    assert "No buildpack groups passed detection" in build.logs, build.logs[-3000:]
+    assert not (workspace / "cnb-layout" / "openchoreo-ci-pack.local" / "app-image" / "latest" / "index.json").exists()
