@@ -14,9 +14,10 @@ source (v0.20.4) settles, and how the template meets it:
   `source/<app-path>`; a leading slash only doubles a separator, as OpenChoreo's "$WORKDIR/$APP_PATH" does;
   prepare-buildpacks first checks it exists inside the source), so `CNB_APP_DIR=/workspace` is a constant and the
   app sits at /workspace in the image as with `pack build`;
-* every phase calls setresuid/setresgid to the builder's CNB_USER_ID/CNB_GROUP_ID unless it already runs as them
-  (priv.RunAs), so the pod runs as the builder's uid/gid (settings `buildpacks.<flavor>.uid/gid`) with all
-  capabilities dropped.
+* analyzer, restorer, exporter and creator call setresgid/setresuid to the builder's CNB_USER_ID/CNB_GROUP_ID
+  unless they already run as them (priv.RunAs; detector and builder refuse root), and a non-root process gets no
+  effective SETUID/SETGID even when they are added, so the pod runs as the builder's uid/gid (settings
+  `buildpacks.<flavor>.uid/gid`) with all capabilities dropped (evidence: tests/test_buildpacks_containers.py).
 """
 
 from __future__ import annotations
