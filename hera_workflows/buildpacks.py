@@ -37,6 +37,10 @@ LAYERS_DIR = "/layers"
 PLATFORM_VOLUME = "cnb-platform"
 PLATFORM_DIR = "/platform"
 PREPARE_CONTAINER = "prepare-buildpacks"
+# The optional registry Secret (.dockerconfigjson) as a Docker config directory: the lifecycle's registry client
+# reads $DOCKER_CONFIG/config.json (cache image, run image), prepare-buildpacks gives it to skopeo (run image).
+REGISTRY_AUTH_VOLUME = "registry-auth"
+REGISTRY_AUTH_DIR = "/etc/secrets/cnb-docker-config"
 # The app directory, /mnt/vol/source/<app-path> mounted here (a subPath of the workspace): CNB_APP_DIR is then a
 # constant (parameters reach containers only as exact values), and the app lives at /workspace in the image, as
 # `pack build` puts it (the lifecycle keeps CNB_APP_DIR's path in the exported image).
@@ -99,6 +103,14 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
         "The caller provides the `workspace` volume (PVC), mounted at /mnt/vol."
     )
     identity = {"run_as_user": uid, "run_as_group": gid}
+    registry_auth = c.SecretMount(
+        volume=REGISTRY_AUTH_VOLUME,
+        param=c.PARAM_REGISTRY_PUSH_SECRET,
+        default=settings.secrets.registry_push,
+        mount_path=REGISTRY_AUTH_DIR,
+        description="name of an optional Secret (kubernetes.io/dockerconfigjson) for the run and cache images",
+        items=((".dockerconfigjson", "config.json"),),
+    )
     prepare = m.UserContainer(
         name=PREPARE_CONTAINER,
         image=c.step_image(settings, contract.IMAGE_REPO_PUBLISH),
@@ -112,12 +124,14 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
             m.EnvVar(name="CNB_LAYOUT_DIR", value=contract.CNB_LAYOUT_DIR),
             m.EnvVar(name="CNB_PLATFORM_DIR", value=PLATFORM_DIR),
             m.EnvVar(name="RUN_IMAGE_TLS_VERIFY", value=str(flavor.images.run_image_tls_verify).lower()),
+            m.EnvVar(name="REGISTRY_AUTH_FILE", value=f"{REGISTRY_AUTH_DIR}/config.json"),
             *[m.EnvVar(name=e.name, value=e.value) for e in c.constant_env()],
         ],
         volume_mounts=[
             c.workspace_mount(),
             m.VolumeMount(name=c.TMP_VOLUME, mount_path=c.TMP_DIR),
             m.VolumeMount(name=PLATFORM_VOLUME, mount_path=PLATFORM_DIR),
+            m.VolumeMount(name=REGISTRY_AUTH_VOLUME, mount_path=REGISTRY_AUTH_DIR, read_only=True),
         ],
         security_context=c.restricted_security_context(settings).model_copy(update=identity),
         resources=c.resources(settings.steps.publish_image).build(),
@@ -139,6 +153,7 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
                 "CNB_USER_ID": str(uid),
                 "CNB_GROUP_ID": str(gid),
                 "CNB_LOG_LEVEL": "info",
+                "DOCKER_CONFIG": REGISTRY_AUTH_DIR,
             },
             python=False,
         ),
@@ -162,6 +177,7 @@ def step_template(settings: Settings, build_type: str) -> c.StepTemplate:
                 EmptyDirVolume(name=PLATFORM_VOLUME, mount_path=PLATFORM_DIR, size_limit=m.Quantity("64Mi")),
             ],
             init_containers=[prepare],
+            secrets=[registry_auth],
         ),
         settings,
     )

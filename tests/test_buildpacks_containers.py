@@ -20,7 +20,7 @@ import pytest
 from hera_workflows import builder_image
 from steps.common import contract
 from tests.support.buildpacks import LocalBuilder, answer, make_local_builder, run_step, workspace_with_app
-from tests.support.registry import Registry
+from tests.support.registry import Registry, host_registry
 
 pytestmark = pytest.mark.docker
 
@@ -118,6 +118,25 @@ def test_rebuild_on_fresh_storage_restores_the_lifecycle_cache(
     assert second.phase == "Succeeded", second.logs[-4000:]
     assert 'Restoring data for "openchoreo-ci-pack/python-app:bytecode" from cache' in second.logs, second.logs
     assert "bytecode: reusing the cached layer" in second.logs
+
+
+def test_run_and_cache_images_in_a_registry_that_needs_credentials(
+    docker_client: Any, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The optional registry Secret reaches skopeo (run image) and the lifecycle ($DOCKER_CONFIG: cache image)."""
+    with host_registry(tmp_path / "registry", auth=True) as registry:
+        builder = make_local_builder(docker_client, registry, tmp_path_factory.mktemp("templates-auth"))
+        registry.write_auth_file(tmp_path / "secret")
+        secrets = {"registry-push-secret": tmp_path / "secret"}
+        inputs = {"git-revision": "0123abcd", "app-path": "services/py", "build-env": "[]"}
+        inputs["cache-image"] = f"{registry.host}/cache/py-app:cnb"
+        for run in ("first", "second"):
+            workspace = workspace_with_app(tmp_path / run)
+            build = run_step(docker_client, builder.templates, BUILD, inputs, workspace, secrets=secrets)
+            assert build.phase == "Succeeded", build.logs[-4000:]
+            assert "credentials from /etc/secrets/cnb-docker-config/config.json" in build.logs
+        assert "bytecode: reusing the cached layer" in build.logs  # the cache image was pushed with credentials
+        assert registry.password is not None and registry.password not in build.logs
 
 
 @dataclass(frozen=True)

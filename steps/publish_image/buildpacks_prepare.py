@@ -46,6 +46,7 @@ OPTIONS: list[Option] = [
     Option("archive", ("--archive",), "IMAGE_ARCHIVE", "what publish-image pushes", default=contract.IMAGE_ARCHIVE),
     Option("tls_verify", ("--tls-verify",), "RUN_IMAGE_TLS_VERIFY", "verify the run image's registry", default="true"),
     Option("retries", ("--retries",), "RUN_IMAGE_RETRIES", "attempts for transient pull failures", default="3"),
+    Option("auth_file", ("--auth-file",), "REGISTRY_AUTH_FILE", "docker config JSON for the run image", default=""),
 ]
 
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -128,6 +129,7 @@ class Plan:
     archive: Path
     tls_verify: bool
     retries: int
+    auth_file: Path | None  # None: pull anonymously (the optional Secret is absent)
 
 
 def plan(values: dict[str, str | bool | None]) -> Plan:
@@ -157,6 +159,7 @@ def plan(values: dict[str, str | bool | None]) -> Plan:
         archive=Path(text("archive")),
         tls_verify=parse_bool(text("tls_verify"), field=_field("tls_verify")),
         retries=max(1, retries),
+        auth_file=Path(text("auth_file")) if text("auth_file") and Path(text("auth_file")).is_file() else None,
     )
 
 
@@ -178,6 +181,7 @@ def copy_run_image(p: Plan, log: StepLogger) -> None:
     argv = [
         "skopeo", "--tmpdir", tempfile.gettempdir(), "copy", "--retry-times", "0",
         f"--src-tls-verify={'true' if p.tls_verify else 'false'}",
+        *([f"--src-authfile={p.auth_file}"] if p.auth_file else []),
         f"docker://{p.run_image}", f"oci:{scratch / 'image'}",
     ]  # fmt: skip
     started = time.monotonic()
@@ -186,7 +190,8 @@ def copy_run_image(p: Plan, log: StepLogger) -> None:
             result = subprocess.run(argv, capture_output=True, text=True, timeout=1800, check=False)
             if result.returncode == 0:
                 os.replace(scratch / "image", p.run_image_dir)
-                log.info(f"run image {p.run_image} -> {p.run_image_dir} in {time.monotonic() - started:.1f}s")
+                auth = f"credentials from {p.auth_file}" if p.auth_file else "anonymous"
+                log.info(f"run image {p.run_image} ({auth}) -> {p.run_image_dir} in {time.monotonic() - started:.1f}s")
                 return
             message = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
             if attempt == p.retries:

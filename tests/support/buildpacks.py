@@ -76,11 +76,20 @@ def template(templates: Path, file: str, name: str) -> dict[str, Any]:
     raise LookupError(f"{name} not in {file}")
 
 
-def run_step(client: Any, templates: Path, step: tuple[str, str], inputs: dict[str, str], workspace: Path) -> PodResult:
+def run_step(
+    client: Any,
+    templates: Path,
+    step: tuple[str, str],
+    inputs: dict[str, str],
+    workspace: Path,
+    *,
+    secrets: dict[str, Path] | None = None,
+) -> PodResult:
     """Run template step[1] of templates/steps/<step[0]> (as rendered into `templates`) as a pod."""
     variables = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
     tpl = template(templates, *step)
-    return run_pod(tpl, variables, {"workspace": workspace}, name=step[1], client=client)
+    mounts = {"workspace": workspace, "secrets": secrets or {}}
+    return run_pod(tpl, variables, mounts, name=step[1], client=client)
 
 
 def workspace_with_app(root: Path, app_path: str = "services/py") -> Path:
