@@ -10,8 +10,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from steps.common import contract
 from steps.common.log import StepError, StepLogger
 from steps.publish_image import buildpacks_prepare as prep
+from tests.support.registry import free_port
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -86,3 +88,17 @@ def test_bad_input_fails_before_any_side_effect(tmp_path: Path, over: dict[str, 
     assert message in str(raised.value)
     assert not (tmp_path / "platform").exists() and not (tmp_path / "layout").exists()
     assert not (tmp_path / "app-image.tar").exists()
+
+
+def test_an_unreachable_run_image_is_a_transient_failure_that_leaves_no_partial_layout(tmp_path: Path) -> None:
+    """Real skopeo against a port nothing listens on: exit 75 (publish-like transient), the field named."""
+    dead = f"127.0.0.1:{free_port()}"
+    argv = _argv(tmp_path, **{"--run-image": f"{dead}/cnb/run:1", "--tls-verify": "false", "--retries": "1"})
+    with pytest.raises(StepError) as raised:
+        prep.main(StepLogger("t"), argv)
+    assert raised.value.exit_code == contract.EXIT_TRANSIENT
+    assert f"--run-image (env CNB_RUN_IMAGE): cannot copy {dead}/cnb/run:1" in str(raised.value)
+    layout = tmp_path / "layout"
+    assert not (layout / dead / "cnb" / "run" / "1").exists()
+    assert not [p for p in layout.iterdir() if p.name.startswith(".run-image-")]  # the scratch copy is gone
+    assert not (tmp_path / "app-image.tar").exists()  # the link is made only after the run image is in place
