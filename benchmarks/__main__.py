@@ -40,6 +40,7 @@ BENCHMARKS: dict[str, str] = {
     "generate-workload": "benchmarks.generate_workload",
     "pack-cli": "benchmarks.pack_cli",
     "pipeline": "benchmarks.pipeline",
+    "buildpacks": "benchmarks.buildpacks",
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 FULL_RUNS = 9

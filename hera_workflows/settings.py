@@ -19,7 +19,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from steps.common import contract
 
@@ -156,10 +156,22 @@ class BuildSettings(_Model):
 
 
 class BuilderImages(_Model):
-    """A buildpacks builder and its run image, pinned by tag or digest."""
+    """A CNB builder and its run image, and the builder's CNB_USER_ID/CNB_GROUP_ID.
 
-    builder: str = Field(description="builder image")
-    run_image: str = Field(description="run image")
+    The lifecycle switches to CNB_USER_ID/CNB_GROUP_ID (setresuid) unless it already runs as them, so the
+    build-image pod runs as exactly that uid/gid: no capability is needed. `uid`/`gid` unset: the pack's
+    `security.run_as_user`/`run_as_group` (right only for a builder made for it, like the local test builder)."""
+
+    builder: str = Field(description="builder image, pinned by digest")
+    run_image: str = Field(description="run image, pinned by digest")
+    uid: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="the builder's CNB_USER_ID (the build-image pod runs as it); unset: security.run_as_user",
+    )
+    gid: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="the builder's CNB_GROUP_ID; unset: security.run_as_group"
+    )
+    run_image_tls_verify: bool = Field(default=True, description="verify TLS when copying the run image")
 
     @field_validator("builder", "run_image")
     @classmethod
@@ -171,25 +183,70 @@ class BuilderImages(_Model):
         return value
 
 
+# Per flavor, what the pack ships; a settings file or --set changing one key of a flavor keeps the others.
+_BUILDER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "paketo": {
+        "builder": "docker.io/paketobuildpacks/builder-jammy-full"
+        "@sha256:9824e8d6e79f0b01f422dfd4062347a451956a1439cfe7874c42ca88418901dc",
+        "run_image": "docker.io/paketobuildpacks/run-jammy-full"
+        "@sha256:84a29ab400de17994da1270742de91718658dfbe4713cae9b765f0c9e1062eac",
+        "uid": 1001,
+        "gid": 1000,
+    },
+    "gcp": {
+        "builder": "gcr.io/buildpacks/builder@sha256:5977b4bd47d3e9ff729eefe9eb99d321d4bba7aa3b14986323133f40b622aef1",
+        "run_image": "gcr.io/buildpacks/google-22/run"
+        "@sha256:a8ccb6641b4d98b0adf6397f954e7194611d1ae61310f0561f1c00fdf7f9ba96",
+        "uid": 1000,
+        "gid": 1000,
+    },
+    "ballerina": {
+        "builder": "ghcr.io/openchoreo/buildpack/ballerina"
+        "@sha256:4615d47b43885210b2ae9a9b6f327cd8c10165a2d5af8e13dce6fcfefeae8a0d",
+        "run_image": "ghcr.io/openchoreo/buildpack/ballerina"
+        "@sha256:121499416443e19dcb43a22e7acfa246d29427a978a43b29b5b4e7a8385b222c",
+    },
+}
+
+
 class BuildpacksSettings(_Model):
     """Cloud Native Buildpacks builders (lifecycle creator, OCI layout export; no daemon, no privileges).
 
-    Digests as OpenChoreo pins them where the full digest is known; otherwise the tag OpenChoreo pins."""
+    Builder and run images are pinned by the digests OpenChoreo pins (samples/getting-started/workflow-templates).
+    uid/gid: the builder's CNB_USER_ID/CNB_GROUP_ID (Paketo jammy-full: build uid 1001, gid 1000 in the stack's
+    stack.toml; Google: 1000/1000 in its base stack; Ballerina: not known here, set it)."""
 
-    paketo: BuilderImages = BuilderImages(
-        builder="docker.io/paketobuildpacks/builder-jammy-full:0.3.603",
-        run_image="docker.io/paketobuildpacks/run-jammy-full:0.1.130",
+    paketo: BuilderImages = Field(
+        default=BuilderImages(**_BUILDER_DEFAULTS["paketo"]),
+        description="Paketo (paketo-buildpacks-build) builder, run image and uid/gid",
     )
-    gcp: BuilderImages = BuilderImages(
-        builder="gcr.io/buildpacks/builder@sha256:5977b4bd47d3e9ff729eefe9eb99d321d4bba7aa3b14986323133f40b622aef1",
-        run_image="gcr.io/buildpacks/google-22/run@sha256:a8ccb6641b4d98b0adf6397f954e7194611d1ae61310f0561f1c00fdf7f9ba96",
+    gcp: BuilderImages = Field(
+        default=BuilderImages(**_BUILDER_DEFAULTS["gcp"]),
+        description="Google Cloud (gcp-buildpacks-build) builder, run image and uid/gid",
     )
-    ballerina: BuilderImages = BuilderImages(
-        builder="ghcr.io/openchoreo/buildpack/ballerina:18",
-        run_image="ghcr.io/openchoreo/buildpack/ballerina:18-run",
+    ballerina: BuilderImages = Field(
+        default=BuilderImages(**_BUILDER_DEFAULTS["ballerina"]),
+        description="Ballerina (ballerina-buildpack-build) builder, run image and uid/gid",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_flavor_defaults(cls, data: Any) -> Any:
+        """`buildpacks.paketo.uid=...` alone must not drop the flavor's builder and run image."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for flavor, defaults in _BUILDER_DEFAULTS.items():
+                if isinstance(data.get(flavor), dict):
+                    data[flavor] = {**defaults, **data[flavor]}
+        return data
+
     platform_api: str = Field(default="0.12", description="CNB_PLATFORM_API")
     lifecycle: str = Field(default="/cnb/lifecycle/creator", description="lifecycle binary inside the builder image")
+    cache_image: str = Field(
+        default="",
+        description="default of build-image's `cache-image` input: a registry image for the lifecycle's layer cache "
+        "(one per app; the lifecycle pushes it itself); empty: no cache",
+    )
 
 
 class PublishSettings(_Model):

@@ -21,6 +21,8 @@ echo "== test oracles (upstream occ and argo lint, built from the Go module prox
 bash scripts/build-oracles.sh all
 echo "== local images"
 "$PY" -m hera_workflows images build --local-base
+echo "== CNB lifecycle (Go module proxy; cached) and the local test builder for the buildpacks tests"
+"$PY" -m hera_workflows.builder_image
 if [[ "${CI:-}" == "true" ]]; then
   # Show in every CI log that the benchmark command works within CI's budget (figures only; nothing asserted).
   echo "== benchmarks (quick)"

@@ -271,7 +271,11 @@ def test_security_defaults(where: str, profile: str) -> None:
     volumes = {v["name"]: v for v in template["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
     if profile == "restricted":
-        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == contract.STEP_UID
+        # buildpacks: the builder's CNB_USER_ID, so the lifecycle needs no setresuid (hera_workflows/buildpacks.py)
+        env = {e["name"]: e.get("value") for e in template["container"].get("env", [])}
+        uid = int(env.get("CNB_USER_ID", contract.STEP_UID))
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == uid
+        assert template["securityContext"].get("runAsUser", uid) == uid
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"] == {"drop": ["ALL"]}
         assert "podSpecPatch" not in template
@@ -495,13 +499,22 @@ def test_buildpacks_run_the_lifecycle_directly_without_privileges() -> None:
     for cwt in ("paketo-buildpacks-build", "gcp-buildpacks-build", "ballerina-buildpack-build"):
         tmpl = step_template(cwt)
         assert tmpl["container"]["command"] == ["/cnb/lifecycle/creator"]
-        assert tmpl["container"]["args"] == [contract.IMAGE_ARCHIVE]
+        assert tmpl["container"]["args"] == [contract.CNB_OUTPUT_IMAGE]  # a reference: the lifecycle derives paths
         env = env_of(tmpl)
-        assert env["CNB_USE_LAYOUT"] == "true" and env["CNB_APP_DIR"] == "{{inputs.parameters.app-path}}"
-        assert tmpl["container"]["workingDir"] == contract.SOURCE_DIR
-    gcp = step_template("gcp-buildpacks-build")
-    assert "@sha256:" in gcp["container"]["image"]
-    assert "@sha256:" in gcp["initContainers"][0]["command"][3]
+        assert env["CNB_USE_LAYOUT"] == "true" and env["CNB_APP_DIR"] == "/workspace"
+        assert env["CNB_LAYOUT_DIR"] == contract.CNB_LAYOUT_DIR
+        app_mount = next(m for m in tmpl["container"]["volumeMounts"] if m["mountPath"] == "/workspace")
+        assert app_mount == {
+            "name": "workspace",
+            "mountPath": "/workspace",
+            "subPath": "source/{{inputs.parameters.app-path}}",
+        }
+        assert tmpl["container"]["workingDir"] == "/workspace"
+        (prepare,) = tmpl["initContainers"]
+        assert prepare["command"] == ["python", "-m", contract.BUILDPACKS_PREPARE_MODULE]
+        assert env_of({"container": prepare})["CNB_RUN_IMAGE"] == env["CNB_RUN_IMAGE"]
+        assert "@sha256:" in tmpl["container"]["image"] and "@sha256:" in env["CNB_RUN_IMAGE"]
+        assert tmpl["container"]["securityContext"]["runAsUser"] == int(env["CNB_USER_ID"])
 
 
 # ------------------------------------------------------------------------------------------------ pipelines

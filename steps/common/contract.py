@@ -18,6 +18,12 @@ SOURCE_DIR: Final = "/mnt/vol/source"
 IMAGE_ARCHIVE: Final = "/mnt/vol/app-image.tar"
 WORKLOAD_CR_FILE: Final = "/mnt/vol/workload-cr.yaml"
 WORKLOAD_DESCRIPTOR_NAME: Final = "workload.yaml"
+# Buildpacks (CNB lifecycle, OCI layout mode): the layout root on the workspace and the reference the lifecycle
+# exports the app image under; the lifecycle writes it to <layout root>/<path derived from the reference>, which
+# prepare-buildpacks links IMAGE_ARCHIVE to, so publish-image reads every pipeline's image at IMAGE_ARCHIVE.
+CNB_LAYOUT_DIR: Final = "/mnt/vol/cnb-layout"
+CNB_OUTPUT_IMAGE: Final = "openchoreo-ci-pack.local/app-image:latest"
+BUILDPACKS_PREPARE_MODULE: Final = "steps.publish_image.buildpacks_prepare"
 
 # Output parameter files. Argo reads them after the main container exits and trims one trailing newline;
 # steps write values without one.
