@@ -605,7 +605,7 @@ def run_case(occ: Path, case: Case) -> Outcome:
             occ_argv += ["--descriptor", case.descriptor]
         ours_argv = [sys.executable, "-m", "steps.generate_workload", "--profile", PROFILE, "--image", IMAGE]
         ours_argv += ["-n", NAMESPACE, "-p", PROJECT, "-c", COMPONENT, "--source-dir", str(source)]
-        ours_argv += ["-o", str(ours_out)]
+        ours_argv += ["-o", str(ours_out), "--api-mode", "off"]  # occ writes the CR only; so do we here
         if case.descriptor is not None and case.descriptor != "workload.yaml":  # else found in the app directory
             ours_argv += ["--descriptor", case.descriptor]
         runs = []

@@ -335,6 +335,13 @@ class ApiClient:
                 body = self._read_body(streamed, limit)
             finally:
                 streamed.close()
+        except self._httpx.TimeoutException as error:
+            if self._deadline.at is not None and time.monotonic() >= self._deadline.at - 0.05:
+                raise self._httpx.ReadTimeout(
+                    f"no complete response within the total deadline of {self._timeout:g}s (--api-timeout)",
+                    request=request,
+                ) from error
+            raise
         finally:
             self._deadline.at = None
         kept = [

@@ -411,8 +411,14 @@ def compose_first_document(
             line = mark.line + 1 if mark else 1
             problem = error.problem or error.context or "invalid YAML"
             raise DescriptorError(Mark(file, line), "", f"invalid YAML: {problem}") from None
-        except yaml.YAMLError as error:  # e.g. a reader error on bad characters
-            raise DescriptorError(Mark(file, 1), "", f"invalid YAML: {error}") from None
+        except yaml.reader.ReaderError as error:  # a character YAML does not allow
+            line = text.count("\n", 0, max(0, error.position)) + 1 if isinstance(error.position, int) else 1
+            code = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or "\0")
+            raise DescriptorError(
+                Mark(file, line), "", f"invalid YAML: unacceptable character #x{code:04x} ({error.reason})"
+            ) from None
+        except yaml.YAMLError as error:
+            raise DescriptorError(Mark(file, 1), "", f"invalid YAML: {' '.join(str(error).split())}") from None
         try:
             if not loader.check_event(StreamEndEvent):
                 line = loader.peek_event().start_mark.line + 1

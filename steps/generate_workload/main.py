@@ -72,9 +72,9 @@ for _dumper in (PythonDumper, FastDumper):
 
 def _emitters_may_differ(value: str, *, key: bool) -> bool:
     """Strings the two emitters write differently: a CR holding one is written by the Python emitter.
-    (libyaml takes \r as a line break, escapes characters above U+FFFF, cannot encode lone surrogates, ends a
-    document with `...` after a keep-chomping `|+` block, and allows simple keys that are empty or 128 long.)"""
-    if not value or "\r" in value or value == "\n" or value.endswith("\n\n") or (key and len(value) >= 128):
+    (libyaml takes \r as a line break, escapes characters above U+FFFF, cannot encode lone surrogates, and allows
+    simple keys that are empty or 128 long.)"""
+    if not value or "\r" in value or (key and len(value) >= 128):
         return True
     return not value.isascii() and any(ord(char) > 0xFFFF or 0xD800 <= ord(char) <= 0xDFFF for char in value)
 
@@ -94,14 +94,32 @@ def needs_python_emitter(node: Any, *, key: bool = False) -> bool:
     return False
 
 
+def _dump(data: Any, dumper: type[yaml.SafeDumper]) -> str:
+    return yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=2**31 - 1)
+
+
+def _last_scalar(node: Any) -> Any:
+    """The scalar the emitter writes last (keys sorted, block style)."""
+    while isinstance(node, (dict, list)) and node:
+        node = node[max(node)] if isinstance(node, dict) else node[-1]
+    return node
+
+
 def render_yaml(cr: Mapping[str, Any], dumper: type[yaml.SafeDumper] | None = None) -> str:
     """The CR as YAML: keys sorted like occ's output (sigs.k8s.io/yaml), sequences not indented, no line folding.
     libyaml's emitter writes it unless the CR holds a string the two emitters write differently."""
     if dumper is None:
         dumper = PythonDumper if needs_python_emitter(cr) else FastDumper
-    return yaml.dump(
-        dict(cr), Dumper=dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=2**31 - 1
-    )
+    text = _dump(dict(cr), dumper)
+    # After a keep-chomping `|+` block libyaml ends the document with `...` even when more followed; PyYAML only
+    # when that block is the last thing written. The same document either way; keep PyYAML's bytes.
+    if (
+        dumper is FastDumper
+        and text.endswith("\n...\n")
+        and not _dump({"k": _last_scalar(dict(cr))}, PythonDumper).endswith("\n...\n")
+    ):
+        text = text[: -len("...\n")]
+    return text
 
 
 def _text(options: Options, name: str) -> str:
@@ -175,7 +193,7 @@ def locate_descriptor(options: Options, log: StepLogger) -> tuple[Path, Path, Pa
             f"failed to open file {shown}: no such file or directory"
         ) from None
     except safefs.NotRegularFile as error:
-        raise StepError(f"{_label('descriptor')}: {shown} {error}") from None
+        raise StepError(f"{_label('descriptor')}: {shown} {safefs.reason(error)}") from None
     except (OSError, ValueError) as error:
         raise _probe_error("descriptor" if given else "app_path", shown, error) from None
     real = Path(os.path.realpath(descriptor))

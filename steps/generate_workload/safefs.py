@@ -34,8 +34,8 @@ def describe_mode(mode: int) -> str:
 
 def reason(error: OSError) -> str:
     """A lower-case reason for an OSError, e.g. `file name too long`, `not a directory`."""
-    if isinstance(error, NotRegularFile):
-        return str(error)
+    if isinstance(error, (NotRegularFile, TooLarge)):
+        return str(error.strerror)
     if error.errno:
         return os.strerror(error.errno).lower()
     return str(error).lower() or type(error).__name__
