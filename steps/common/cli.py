@@ -70,7 +70,8 @@ def parse_bool(value: str | None, *, field: str) -> bool:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise StepError(f"{message}\n\nTo see usage details:\n  {self.prog} --help", EXIT_USAGE)
+        # One line, like every other error of a step (usage details are one `--help` away).
+        raise StepError(f"{message} (usage: {self.prog} --help)", EXIT_USAGE)
 
 
 def flag_values(argv: Sequence[str], flags: Sequence[str]) -> list[str]:
@@ -143,7 +144,7 @@ def parse_options(
         raise StepError(
             "missing required parameter(s): "
             + ", ".join(sorted(missing))
-            + f"\n\nTo see usage details:\n  {prog} --help",
+            + f" (usage: {prog} --help)",
             EXIT_USAGE,
         )
     return values
