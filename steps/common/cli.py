@@ -142,9 +142,7 @@ def parse_options(
         values[option.dest] = value
     if missing:
         raise StepError(
-            "missing required parameter(s): "
-            + ", ".join(sorted(missing))
-            + f" (usage: {prog} --help)",
+            "missing required parameter(s): " + ", ".join(sorted(missing)) + f" (usage: {prog} --help)",
             EXIT_USAGE,
         )
     return values

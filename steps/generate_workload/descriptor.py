@@ -17,6 +17,7 @@ occ silently keeps one of them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
@@ -51,6 +52,8 @@ MAX_UNKNOWN_KEY_WARNINGS = 20
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _BINARY_TAG = "tag:yaml.org,2002:binary"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -105,7 +108,6 @@ _HINT_NUMBER = set("+-0123456789")
 _GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-_IMPLICIT = yaml.SafeLoader("")
 
 
 def _go_parse_int(text: str) -> int | None:
@@ -190,11 +192,9 @@ def go_format_float32(value: float) -> str:
 
 
 def resolve_scalar(node: ScalarNode) -> tuple[ScalarKind, object]:
-    """Resolve a scalar node: quoted and block scalars and `!!str` are strings; plain ones follow go-yaml v2."""
-    if node.style is not None:
-        return "str", node.value
-    implicit = _IMPLICIT.resolve(ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
-    if node.tag != implicit and node.tag in (_STR_TAG, _BINARY_TAG):
+    """Resolve a scalar node: quoted and block scalars and `!!str` are strings; plain ones follow go-yaml v2.
+    (The composer leaves the tag of an untagged plain scalar None: its type is go-yaml's to decide, not PyYAML's.)"""
+    if node.style is not None or node.tag in (_STR_TAG, _BINARY_TAG):
         return "str", node.value
     return resolve_plain(node.value)
 
@@ -245,7 +245,9 @@ def key_text(node: Node) -> str | None:
 
 
 def _is_merge_key(node: Node) -> bool:
-    return node.tag == _MERGE_TAG and isinstance(node, ScalarNode) and node.style is None
+    if not isinstance(node, ScalarNode) or node.style is not None:
+        return False
+    return node.tag == _MERGE_TAG or (node.tag is None and node.value == "<<")
 
 
 class _Composer:
@@ -276,10 +278,13 @@ class _Composer:
                     raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", start)
                 node = self.anchors[event.anchor]
             elif isinstance(event, ScalarEvent):
+                style = event.style or None
                 tag = event.tag
-                if tag is None or tag == "!":
-                    tag = _IMPLICIT.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
-                node = ScalarNode(tag, event.value, start, end, style=event.style or None)
+                if tag is None:  # plain: resolved later, the go-yaml v2 way (resolve_scalar); quoted: a string
+                    tag = None if style is None else _STR_TAG
+                elif tag == "!":
+                    tag = _STR_TAG
+                node = ScalarNode(tag, event.value, start, end, style=style)  # type: ignore[arg-type]
                 self._anchor(event, node)
                 self.nodes += 1
             elif isinstance(event, (SequenceStartEvent, MappingStartEvent)):
@@ -292,7 +297,7 @@ class _Composer:
                 kind = SequenceNode if is_sequence else MappingNode
                 tag = event.tag
                 if tag is None or tag == "!":
-                    tag = _IMPLICIT.resolve(kind, None, event.implicit)  # type: ignore[no-untyped-call]
+                    tag = _SEQ_TAG if is_sequence else _MAP_TAG
                 collection = kind(tag, [], start, None, flow_style=event.flow_style)
                 self._anchor(event, collection)
                 self.nodes += 1
@@ -555,6 +560,12 @@ def _loose(key: str) -> str:
     return _fold(key).replace("_", "").replace("-", "")
 
 
+@functools.lru_cache(maxsize=64)
+def _field_maps(known: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """Case-folded and loose (snake/kebab-insensitive) spellings of the known field names -> the canonical name."""
+    return {_fold(name): name for name in known}, {_loose(name): name for name in known}
+
+
 def _scalar_text(kind: ScalarKind, value: object) -> str:
     """The Go string form of a resolved scalar (what sigs.k8s.io/yaml puts into a string field)."""
     if kind == "bool":
@@ -622,8 +633,7 @@ class _Decoder:
         label = path or "descriptor"
         if not isinstance(node, MappingNode):
             raise self.fail(node, label, f"expected a mapping, got {_kind_name(node)}")
-        by_fold = {_fold(name): name for name in known}
-        by_loose = {_loose(name): name for name in known}
+        by_fold, by_loose = _field_maps(tuple(known))
         found: dict[str, Node] = {}
         own_keys: dict[str, tuple[str, Node]] = {}
         for key, key_node, value_node, merged in self._pairs(node, label):

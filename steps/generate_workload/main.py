@@ -4,6 +4,7 @@ create` makes it for the targeted OpenChoreo version), validated, optionally pub
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import sys
@@ -36,13 +37,10 @@ STDOUT = "-"
 Options = dict[str, str | bool | None]
 
 
-# Characters YAML readers take as line breaks (YAML 1.1) besides \n: inside a literal block they would come back as
-# \n (U+0085) or be re-read differently, so strings holding them are written double-quoted, with escapes.
-_OTHER_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
-
-
 def _scalar_style(value: str) -> str | None:
-    if any(char in value for char in _OTHER_LINE_BREAKS):
+    # U+0085, U+2028 and U+2029 are line breaks to YAML 1.1 readers: inside a literal block U+0085 would come back
+    # as \n, so strings holding them are written double-quoted, with escapes (\N, \L, \P).
+    if not value.isascii() and ("\x85" in value or "\u2028" in value or "\u2029" in value):
         return '"'
     if "\n" in value:
         return "|"  # schema content, config files: literal blocks when YAML allows it
@@ -51,10 +49,6 @@ def _scalar_style(value: str) -> str | None:
         # (`y`, `N`, `1e+06`, `0o17`) as booleans or numbers: quote them so they stay strings.
         return '"'
     return None
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=_scalar_style(value))
 
 
 class PythonDumper(yaml.SafeDumper):
@@ -66,8 +60,27 @@ class FastDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore
     lets through (tests/test_generate_workload_hostile.py compares them), ten times faster on large CRs."""
 
 
-for _dumper in (PythonDumper, FastDumper):
-    _dumper.add_representer(str, _represent_str)
+_STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{name}" for name in ("str", "int", "bool", "null"))
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+def _node(data: Any) -> yaml.Node:
+    """The node SafeRepresenter makes for CR data (keys sorted, block style, no aliases), without its per-object
+    bookkeeping: half of a large CR's time went there."""
+    if isinstance(data, str):
+        return yaml.ScalarNode(_STR, data, style=_scalar_style(data))
+    if isinstance(data, dict):
+        pairs = [(_node(key), _node(value)) for key, value in sorted(data.items())]
+        return yaml.MappingNode(_MAP, pairs, flow_style=False)
+    if isinstance(data, list):
+        return yaml.SequenceNode(_SEQ, [_node(item) for item in data], flow_style=False)
+    if isinstance(data, bool):
+        return yaml.ScalarNode(_BOOL, "true" if data else "false")
+    if isinstance(data, int):
+        return yaml.ScalarNode(_INT, str(data))
+    if data is None:
+        return yaml.ScalarNode(_NULL, "null")
+    raise TypeError(f"unexpected value in a CR: {type(data).__name__}")
 
 
 def _emitters_may_differ(value: str, *, key: bool) -> bool:
@@ -95,7 +108,15 @@ def needs_python_emitter(node: Any, *, key: bool = False) -> bool:
 
 
 def _dump(data: Any, dumper: type[yaml.SafeDumper]) -> str:
-    return yaml.dump(data, Dumper=dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=2**31 - 1)
+    stream = io.StringIO()
+    emitter = dumper(stream, default_flow_style=False, sort_keys=True, allow_unicode=True, width=2**31 - 1)
+    try:
+        emitter.open()
+        emitter.serialize(_node(data))
+        emitter.close()
+    finally:
+        emitter.dispose()
+    return stream.getvalue()
 
 
 def _last_scalar(node: Any) -> Any:
