@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import socketserver
+import ssl
 import stat
 import subprocess
 import sys
@@ -43,6 +44,7 @@ from steps.generate_workload import descriptor as descriptor_module
 from steps.generate_workload.descriptor import MAX_ALIAS_EXPANSION, MAX_DEPTH, MAX_UNKNOWN_KEY_WARNINGS
 from steps.generate_workload.main import FastDumper, PythonDumper, needs_python_emitter, render_yaml
 from tests.support.crd_schema import workload_validator
+from tests.support.fake_openchoreo import make_tls_files
 from tests.support.paths import ROOT, SAMPLE_WORKLOADS
 from tests.test_generate_workload import IMAGE, P017, P1X, check_result, fails, generate, invoke, ok
 
@@ -461,6 +463,55 @@ def test_a_server_that_trickles_bytes_is_cut_off_at_the_total_deadline(
     assert_clean_failure(proc, contract.EXIT_TRANSIENT, "total deadline of 2s")
     assert elapsed < GUARD
     assert len(server.requests) == (1 if where == "token" else 2)
+
+
+def test_a_trickled_tls_handshake_is_cut_off_at_the_total_deadline(short_tmp: Path, secret_file: Path) -> None:
+    """A real TLS server whose handshake bytes leave one every 0.2 s: the deadline covers the handshake too."""
+    tls = make_tls_files(short_tmp / "tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls.server_cert, tls.server_key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent: list[int] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        server_side = context.wrap_bio(incoming, outgoing, server_side=True)
+        conn.settimeout(GUARD)
+        try:
+            while True:
+                try:
+                    server_side.do_handshake()
+                    return
+                except ssl.SSLWantReadError:
+                    for byte in outgoing.read():
+                        conn.sendall(bytes([byte]))
+                        sent.append(byte)
+                        time.sleep(0.2)
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    incoming.write(data)
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        proc = run_step(
+            source_with(short_tmp, None),
+            "--api-server-url", url, "--oauth-token-url", f"{url}/token", "--ca-bundle", str(tls.ca_cert),
+            "--oauth-client-secret-file", str(secret_file), "--api-retries", "1", "--api-timeout", "2",
+            output=short_tmp / "cr.yaml",
+            api_mode="workloads",
+        )  # fmt: skip
+    finally:
+        listener.close()
+    assert_clean_failure(proc, contract.EXIT_TRANSIENT, "POST /token")
+    assert 0 < len(sent) < 100  # the handshake was under way, and far from done (a certificate is ~1 KB)
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "until-close"])

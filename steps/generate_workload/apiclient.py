@@ -190,12 +190,12 @@ def _handshake(
                 tls.do_handshake()
                 break
             except ssl.SSLWantReadError:
-                wait = deadline.remaining(timeout)
-                if not _wait(tls, wait, read=True):
-                    raise TimeoutError("TLS handshake timed out") from None
+                want_read = True
             except ssl.SSLWantWriteError:
-                if not _wait(tls, deadline.remaining(timeout), read=False):
-                    raise TimeoutError("TLS handshake timed out") from None
+                want_read = False
+            # Outside the except blocks: a deadline error must not carry the want-read "error" as its context.
+            if not _wait(tls, deadline.remaining(timeout), read=want_read):
+                raise TimeoutError("TLS handshake timed out")
     except TimeoutError as error:
         sock.close()
         raise httpcore.ConnectTimeout(str(error)) from error
