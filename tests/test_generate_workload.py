@@ -57,14 +57,21 @@ class Result:
 
     @property
     def warnings(self) -> list[str]:
-        return [line for line in self.err.splitlines() if "] warning: " in line]
+        """Warnings about the descriptor (the api-mode=off delivery notice is left out)."""
+        return [line for line in self.err.splitlines() if "] warning: " in line and DELIVERY_NOTICE not in line]
+
+
+# Conversion tests write the CR only: API_MODE=off unless a test sets the mode (on openchoreo-1.x the default,
+# auto, delivers through the API server; tests/test_generate_workload_hostile.py covers the modes).
+DELIVERY_NOTICE = "no Workload was applied: api-mode=off"
 
 
 def invoke(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> tuple[int, str, str]:
     """Run the step in-process, capturing its stdout and stderr."""
     out, err = io.StringIO(), io.StringIO()
+    env = {"API_MODE": "off", **(environ or {})}
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv), environ=dict(environ or {}))
+        code = main(list(argv), environ=env)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -358,7 +365,8 @@ def test_stdout_output(tmp_path: Path) -> None:
     workload_validator(P1X).validate(cr)
     assert cr["metadata"] == {"name": "my-svc-workload", "namespace": "test-ns"}
     assert cr["spec"] == {"owner": {"projectName": "myproj", "componentName": "my-svc"}, "container": {"image": IMAGE}}
-    assert err.count("\n") == 1 and "Workload CR written to stdout" in err
+    assert err.count("\n") == 2 and "Workload CR written to stdout" in err
+    assert f"{DELIVERY_NOTICE} on openchoreo-1.x; the CR is only written to stdout" in err
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -1205,8 +1213,10 @@ def test_output_path_that_is_the_descriptor_is_refused(tmp_path: Path) -> None:
 def test_success_prints_one_summary_line(tmp_path: Path) -> None:
     result = ok(tmp_path, FULL_DESCRIPTOR, files={"openapi.yaml": "o"})
     assert result.out == ""
-    assert result.err.count("\n") == 1
-    assert result.err.startswith("[generate-workload-cr] Workload CR written to ")
+    notice, summary = result.err.splitlines()
+    assert notice.startswith(f"[generate-workload-cr] warning: {DELIVERY_NOTICE} on openchoreo-1.x")
+    assert summary.startswith("[generate-workload-cr] Workload CR written to ")
+    assert summary.endswith("; delivery: none: no Workload was applied (api-mode=off)")
     assert "cart-workload" in result.err and "1 endpoint, 1 env var, 1 file, 1 endpoint dependency" in result.err
 
 
@@ -1244,16 +1254,20 @@ def test_api_publish_is_called_after_validation_and_before_the_write(
     the contract -- called with the validated CR when --api-mode is not off, and a failure there leaves no file."""
     calls: list[dict[str, Any]] = []
 
-    def publish(workload: dict[str, Any], *, from_source: bool, options: Mapping[str, Any], log: Any) -> None:
+    def publish(
+        workload: dict[str, Any], *, from_source: bool, options: Mapping[str, Any], log: Any, settings: Any = None
+    ) -> str:
         output = Path(str(options["output"]))
         calls.append({"workload": workload, "from_source": from_source, "file_existed": output.exists()})
         if options["api_mode"] == "legacy":
             from steps.common.log import StepError
 
             raise StepError("API server said no")
+        return "API server: Workload created"
 
     fake = types.ModuleType("steps.generate_workload.api")
     fake.publish = publish  # type: ignore[attr-defined]
+    fake.validate_api_options = lambda options, log=None: object()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "steps.generate_workload.api", fake)
     monkeypatch.setattr(steps.generate_workload, "api", fake, raising=False)
 
@@ -1272,7 +1286,7 @@ def test_api_publish_is_called_after_validation_and_before_the_write(
 
 
 def _subprocess(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HOME": str(cwd)}
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HOME": str(cwd), "API_MODE": "off"}
     return subprocess.run(
         [sys.executable, "-m", "steps.generate_workload", *args],
         cwd=cwd,
@@ -1293,7 +1307,7 @@ def test_subprocess_success_to_file_and_stdout(tmp_path: Path) -> None:
     base = ["--image", IMAGE, "-n", "team-ns", "-p", "shop", "-c", "cart", "--source-dir", str(source)]
     proc = _subprocess([*base, "-o", str(output)], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "" and proc.stderr.count("\n") == 1
+    assert proc.stdout == "" and proc.stderr.count("\n") == 2 and DELIVERY_NOTICE in proc.stderr
     cr = yaml.safe_load(output.read_text())
     workload_validator(P1X).validate(cr)
     assert cr["spec"]["endpoints"]["http"]["schema"]["content"] == "openapi: 3.1.0\n"

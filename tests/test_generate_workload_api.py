@@ -645,7 +645,8 @@ def test_options_are_checked_up_front(extra: list[str], environ: dict[str, str],
 
 def test_unknown_mode_and_legacy_without_token(tmp_path: Path) -> None:
     with pytest.raises(
-        StepError, match=r"--api-mode \(env API_MODE, parameter api-mode\): expected one of off, workloads, legacy"
+        StepError,
+        match=r"--api-mode \(env API_MODE, parameter api-mode\): expected one of auto, workloads, legacy, off",
     ):
         validate_api_options({"api_mode": "sideways"})
     options = options_for(None, None, "--api-server-url", "http://127.0.0.1:1", mode="legacy")
@@ -660,7 +661,8 @@ def test_off_sends_nothing_and_needs_no_httpx() -> None:
         "from steps.common.log import StepLogger\n"
         "from steps.generate_workload.api import publish\n"
         "from steps.generate_workload.options import OPTIONS\n"
-        "o = parse_options('g', 'd', OPTIONS, argv=['--image','i','-n','n','-p','p','-c','c'], environ={})\n"
+        "argv = ['--image', 'i', '-n', 'n', '-p', 'p', '-c', 'c', '--api-mode', 'off']\n"
+        "o = parse_options('g', 'd', OPTIONS, argv=argv, environ={})\n"
         "assert o['api_mode'] == 'off'\n"
         "publish({'metadata': {}}, from_source=True, options=o, log=StepLogger('g'))\n"
         "print('ok')\n"

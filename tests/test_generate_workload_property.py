@@ -1,11 +1,17 @@
 """Property test: over generated descriptors (valid and invalid shapes, both profiles) the step never shows a
 traceback, and either writes a CR that the upstream CRD accepts (schema + CEL) or fails cleanly: one error line,
 non-zero exit, no output file. A seeded secret never appears in stdout, stderr or the output.
+
+The hostile shapes of issue 10 are part of the generator: `<<` merge-key fan-out (anchors that merge anchors),
+deep nesting (flow and block, under ignored keys), odd names and images, and referenced files that are FIFOs,
+symlinks to sockets, directories or sparse files far above the size limit.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,10 @@ FIELDS = [
     "component", "project", "endpoint", "envBindings", "address", "host", "ref", "fileBindings",
     "value", "valueFrom", "secretKeyRef", "key", "path", "mountPath", "env", "files",
 ]  # fmt: skip
+
+
+# Referenced files that are not regular (or far too large): made by _layout, refused without being read.
+ODD_FILES = ["fifo", "sock-link", "fifo-link", "sparse.yaml", "sub"]
 
 
 class Raw(str):
@@ -93,7 +103,7 @@ endpoint = _mapping(
         "displayName": scalar,
         "schemaFile": _mostly(
             st.sampled_from(["schema.yaml", "/schema.yaml", "sub/../schema.yaml"]).map(Raw),
-            st.sampled_from(["missing.yaml", "../outside.txt", "link.txt", "sub"]).map(Raw),
+            st.sampled_from(["missing.yaml", "../outside.txt", "link.txt", "sub", *ODD_FILES]).map(Raw),
         ),
         "visibility": _mostly(st.lists(visibility_value, max_size=2, unique=True), _list(scalar)),
     }
@@ -116,7 +126,10 @@ resource = _mapping(
 secret_ref = _mapping({"name": scalar, "key": scalar})
 value_from = _mostly(
     _mapping(
-        {"secretKeyRef": secret_ref, "path": st.sampled_from(["config.txt", "missing.txt", "../outside.txt"]).map(Raw)}
+        {
+            "secretKeyRef": secret_ref,
+            "path": st.sampled_from(["config.txt", "missing.txt", "../outside.txt", *ODD_FILES]).map(Raw),
+        }
     ),
     scalar,
 )
@@ -153,16 +166,25 @@ def _layout(root: Path) -> Path:
     (source / "config.txt").write_text("k=v\n")
     (root / "outside.txt").write_text("outside the root\n")
     (source / "link.txt").symlink_to(root / "outside.txt")
+    os.mkfifo(source / "fifo")
+    (source / "fifo-link").symlink_to(source / "fifo")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(root / "s"))  # a socket file; it stays after the socket object is closed
+    listener.close()
+    (source / "sock-link").symlink_to(root / "s")
+    with open(source / "sparse.yaml", "wb") as handle:
+        handle.truncate(4 * 2**30)
     return source
 
 
-def _run(text: str, profile: str) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+def _run(text: str, profile: str, names: tuple[str, str, str, str] = (IMAGE, "ns", "proj", "comp")) -> None:
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         root = Path(tmp)
         source = _layout(root)
         (source / "workload.yaml").write_text(text, encoding="utf-8")
         output = root / "out" / "cr.yaml"
-        argv = ["--image", IMAGE, "-n", "ns", "-p", "proj", "-c", "comp", "--source-dir", str(source)]
+        image, namespace, project, component = names
+        argv = ["--image", image, "-n", namespace, "-p", project, "-c", component, "--source-dir", str(source)]
         argv += ["-o", str(output), "--profile", profile, "--oauth-client-secret", SECRET]
         code, out, err = invoke(argv, {"OAUTH_CLIENT_SECRET": SECRET})
         cr = check_result(code, err, output, profile)
@@ -190,6 +212,67 @@ PROPERTY = settings(
 @given(descriptor=descriptor_strategy)
 def test_generated_descriptors_give_a_valid_cr_or_a_clean_error(profile: str, descriptor: dict[str, Any]) -> None:
     _run(to_yaml(descriptor), profile)
+
+
+# -- hostile shapes ----------------------------------------------------------------------------------------------
+
+
+@st.composite
+def merge_fan_out(draw: st.DrawFn) -> str:
+    """Anchors that each merge the previous one (twice, or more): exponential for a naive expansion."""
+    levels = draw(st.integers(min_value=1, max_value=40))
+    width = draw(st.integers(min_value=1, max_value=4))
+    lines = ["x-a0: &a0 {name: api, port: 8080, type: HTTP}"]
+    for level in range(1, levels + 1):
+        sources = ", ".join([f"*a{level - 1}"] * width)
+        lines.append(f"x-a{level}: &a{level} {{<<: [{sources}], k{level}: {draw(scalar_text)}}}")
+    lines.append(f"endpoints: [{{<<: *a{levels}}}]")
+    return "\n".join(lines) + "\n"
+
+
+scalar_text = st.sampled_from(["v", "1", "yes", "~", '"q"', "[a, b]", "{c: d}"])
+
+
+@st.composite
+def deep_nesting(draw: st.DrawFn) -> str:
+    depth = draw(st.one_of(st.integers(min_value=1, max_value=120), st.integers(min_value=1, max_value=5000)))
+    key = draw(st.sampled_from(["x-ignored", "metadata", "endpoints", "container"]))
+    if draw(st.booleans()):
+        opener, closer = draw(st.sampled_from([("[", "]"), ("{a: ", "}")]))
+        return f"{key}: {opener * depth}{closer * depth}\n"
+    depth = min(depth, 400)
+    return f"{key}:\n" + "".join(" " * level + "- \n" for level in range(1, depth + 1))
+
+
+odd_names = st.sampled_from(
+    ["ns", "a", "n" * 63, "n" * 64, "Cärt_Service", "a/b", "bad\nname", " ", "-lead", "trail-", "UPPER", "a.b"]
+)
+odd_images = st.sampled_from(
+    [IMAGE, "nginx", "NOT A VALID IMAGE!!", "registry.local/Acme/App:v1", "nginx:", " nginx", "a" * 300,
+     "localhost:5000/x/y:z@sha256:" + "0" * 64, "reg.io/x@sha256:short"]
+)  # fmt: skip
+
+
+@PROPERTY
+@given(
+    base=descriptor_strategy,
+    shape=st.sampled_from(["merge", "deep", "both", "none"]),
+    merge=merge_fan_out(),
+    deep=deep_nesting(),
+    names=st.tuples(odd_images, odd_names, odd_names, odd_names),
+    profile=st.sampled_from([P1X, P017]),
+)
+def test_hostile_shapes_give_a_valid_cr_or_a_clean_error(  # noqa: PLR0917 - hypothesis passes them by name
+    base: dict[str, Any], shape: str, merge: str, deep: str, names: tuple[str, str, str, str], profile: str
+) -> None:
+    ignored = f"x-base: {to_yaml(base)}\n"  # the generated descriptor under an ignored key: parsed, not read
+    text = {
+        "none": to_yaml(base) + "\n",
+        "merge": merge + ignored,
+        "deep": deep + ignored,
+        "both": merge.replace("endpoints:", "x-endpoints:") + deep,
+    }[shape]
+    _run(text, profile, names)
 
 
 @settings(max_examples=100, deadline=None, database=None)

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from types import FrameType
 
 from steps.common.contract import EXIT_FAILURE, EXIT_USAGE
 from steps.common.log import StepError, StepLogger, redactor
@@ -66,7 +70,35 @@ def parse_bool(value: str | None, *, field: str) -> bool:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise StepError(f"{message}\n\nTo see usage details:\n  {self.prog} --help", EXIT_USAGE)
+        # One line, like every other error of a step (usage details are one `--help` away).
+        raise StepError(f"{message} (usage: {self.prog} --help)", EXIT_USAGE)
+
+
+def flag_values(argv: Sequence[str], flags: Sequence[str]) -> list[str]:
+    """Every value given to one of `flags` in argv (`--flag value`, `--flag=value`, `-fvalue` for a short flag),
+    read without parsing: for secrets that must be redacted even when parsing fails, and for the output path
+    a failed run must clean up."""
+    values: list[str] = []
+    items = list(argv)
+    for index, item in enumerate(items):
+        for flag in flags:
+            if item == flag and index + 1 < len(items):
+                values.append(items[index + 1])
+            elif flag.startswith("--") and item.startswith(flag + "="):
+                values.append(item[len(flag) + 1 :])
+            elif not flag.startswith("--") and item.startswith(flag) and len(item) > len(flag):
+                values.append(item[len(flag) :].removeprefix("="))
+    return values
+
+
+def _unrecognized(extras: Sequence[str]) -> str:
+    """Name unknown flags without their values: a mistyped secret flag is followed by the secret."""
+    flags = [item.split("=", 1)[0] for item in extras if item.startswith("-") and item != "-"]
+    values = len(extras) - len(flags) + sum("=" in item for item in extras if item.startswith("-"))
+    text = f"unrecognized option(s): {', '.join(flags)}" if flags else "unexpected argument(s)"
+    if values:
+        text += f" ({values} value(s) not shown)"
+    return text
 
 
 def parse_options(
@@ -79,14 +111,20 @@ def parse_options(
     """Parse argv, falling back to env then to defaults. Missing required options raise a StepError naming
     both the flag and its environment variable."""
     env = os.environ if environ is None else environ
-    parser = _Parser(prog=prog, description=description)
+    args = list(sys.argv[1:] if argv is None else argv)
+    for option in options:
+        if option.secret:
+            redactor.add(*flag_values(args, option.flags), env.get(option.env))
+    parser = _Parser(prog=prog, description=description, allow_abbrev=False)
     for option in options:
         help_text = f"{option.help} (env {option.env})"
         if option.flag_only:
             parser.add_argument(*option.flags, dest=option.dest, action="store_true", default=None, help=help_text)
         else:
             parser.add_argument(*option.flags, dest=option.dest, default=None, help=help_text)
-    namespace = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    namespace, extras = parser.parse_known_args(args)
+    if extras:
+        parser.error(_unrecognized(extras))
     values: dict[str, str | bool | None] = {}
     missing: list[str] = []
     for option in options:
@@ -104,12 +142,37 @@ def parse_options(
         values[option.dest] = value
     if missing:
         raise StepError(
-            "missing required parameter(s): "
-            + ", ".join(sorted(missing))
-            + f"\n\nTo see usage details:\n  {prog} --help",
+            "missing required parameter(s): " + ", ".join(sorted(missing)) + f" (usage: {prog} --help)",
             EXIT_USAGE,
         )
     return values
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP arrived (Argo stops a pod with SIGTERM). Raised in the main thread where the step is, so
+    its cleanup (no stale output, temporary files) runs like on any failure; the exit code is 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: FrameType | None) -> None:
+    raise Terminated(signum)
+
+
+@contextmanager
+def termination_as_exception() -> Iterator[None]:
+    """While inside: SIGTERM and SIGHUP raise Terminated (only in the main thread, where handlers can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _raise_terminated) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_step(step: str, main: Callable[[StepLogger], int]) -> int:
@@ -117,10 +180,14 @@ def run_step(step: str, main: Callable[[StepLogger], int]) -> int:
     anything unexpected becomes a one-line internal error (traceback only with PACK_DEBUG=1)."""
     log = StepLogger(step)
     try:
-        return main(log)
+        with termination_as_exception():
+            return main(log)
     except StepError as error:
         log.error(str(error))
         return error.exit_code
+    except Terminated as stop:
+        log.error(f"terminated by {stop}")
+        return 128 + stop.signum
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130

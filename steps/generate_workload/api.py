@@ -3,7 +3,10 @@
 OpenChoreo ≥ 1.0 no longer reads the `workload-cr` output: the `generate-workload-cr` step itself upserts the
 Workload through the API server and records it on the WorkflowRun (contract §0, §1.6, §4.2, §5.1). Modes:
 
-- `off`: nothing is sent (the default; the CR still goes to the output file).
+- `auto` (the default): `workloads` with `--profile openchoreo-1.x`, `off` with `openchoreo-0.17` (whose
+  controller reads the `workload-cr` output; OpenChoreo 1.x reads nothing from it).
+- `off`: nothing is sent (the CR still goes to the output file; on openchoreo-1.x the step says that no Workload
+  was applied).
 - `workloads` (OpenChoreo 1.x): an OAuth2 client-credentials token (form fields, `client_secret_post`), then
   `POST /api/v1/namespaces/{ns}/workloads` with the CR minus apiVersion/kind. On 409 a `PUT …/workloads/{name}`:
   a full replace when the repository had a descriptor, otherwise GET + change only `spec.container.image`, so
@@ -28,6 +31,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,8 +42,9 @@ from urllib.parse import quote, urlsplit
 from steps.common import contract
 from steps.common.cli import Option, parse_bool
 from steps.common.log import StepError, StepLogger, redactor
+from steps.generate_workload import safefs
 from steps.generate_workload.apiclient import ApiClient, Response, describe
-from steps.generate_workload.options import API_MODES, OPTIONS
+from steps.generate_workload.options import API_MODE_AUTO, API_MODE_OFF, API_MODES, OPTIONS, effective_api_mode
 
 ANNOTATION_WORKLOAD = "openchoreo.dev/workload"
 ANNOTATION_FROM_SOURCE = "openchoreo.dev/workload-from-source"
@@ -48,6 +53,9 @@ RUN_ANNOTATION_ATTEMPTS = 5
 RUN_CONFLICT_DELAY_SECONDS = 0.2
 MAX_RETRIES = 20
 MAX_BACKOFF_SECONDS = 30.0
+SECRET_FILE_MAX_BYTES = 64 * 1024
+CA_BUNDLE_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_PROFILE = "openchoreo-1.x"
 
 _OPTIONS_BY_DEST: dict[str, Option] = {option.dest: option for option in OPTIONS}
 # Options added by this module; a caller built on an older option table gets their env var or default.
@@ -107,7 +115,11 @@ def _explicit(options: Mapping[str, str | bool | None], dest: str) -> bool:
 def _url(options: Mapping[str, str | bool | None], dest: str, mode: str) -> str:
     value = _text(options, dest)
     if not value:
-        _fail(f"{option_name(dest)} is required when --api-mode={mode}", contract.EXIT_USAGE)
+        _fail(
+            f"{option_name(dest)} is required when --api-mode={mode}{_mode_origin(options)}; "
+            f"set {option_name('api_mode')} to off to write the CR without applying it (api-mode=off)",
+            contract.EXIT_USAGE,
+        )
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         _fail(f"{option_name(dest)}: expected an http(s) URL, got {value!r}", contract.EXIT_USAGE)
@@ -129,35 +141,87 @@ def _number(options: Mapping[str, str | bool | None], dest: str, low: float, hig
 
 def _read_secret_file(path: Path, dest: str) -> str:
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        value = safefs.read_regular(path, SECRET_FILE_MAX_BYTES).decode("utf-8").strip()
     except OSError as error:
-        _fail(f"{option_name(dest)}: cannot read {path}: {error.strerror or error}")
+        _fail(f"{option_name(dest)}: cannot read {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
     except UnicodeDecodeError:
-        _fail(f"{option_name(dest)}: {path} is not UTF-8 text")
+        _fail(f"{option_name(dest)}: {path} is not UTF-8 text", contract.EXIT_USAGE)
     redactor.add(value)
     if not value:
         _fail(f"{option_name(dest)}: {path} is empty")
     return value
 
 
+def resolve_mode(options: Mapping[str, str | bool | None]) -> str:
+    """The effective API mode: `auto` follows the profile (workloads on openchoreo-1.x, off on openchoreo-0.17)."""
+    mode = effective_api_mode(_text(options, "api_mode"), _profile(options))
+    if mode is None:
+        given = _text(options, "api_mode").lower()
+        _fail(f"{option_name('api_mode')}: expected one of {', '.join(API_MODES)}, got {given!r}", contract.EXIT_USAGE)
+    return mode
+
+
+def _profile(options: Mapping[str, str | bool | None]) -> str:
+    value = options.get("profile")
+    return value if isinstance(value, str) and value else DEFAULT_PROFILE
+
+
+def _mode_origin(options: Mapping[str, str | bool | None]) -> str:
+    """` (api-mode=auto on openchoreo-1.x)` when the mode was not given explicitly."""
+    given = _text(options, "api_mode").lower() or API_MODE_AUTO
+    return f" (api-mode=auto on {_profile(options)})" if given == API_MODE_AUTO else ""
+
+
+def _optional_file(options: Mapping[str, str | bool | None], dest: str, missing: str = "does not exist") -> Path | None:
+    """A file option that defaults to a path in an optional Secret mount: None when the default is absent; an
+    explicit path must exist. Exit 2 naming the option for a path that is unusable (not a regular file, a name
+    too long, a component that is a file)."""
+    path = Path(_text(options, dest) or str(_OPTIONS_BY_DEST[dest].default))
+    try:
+        safefs.regular_file_size(path)
+    except FileNotFoundError:
+        if _explicit(options, dest):
+            _fail(f"{option_name(dest)}: {path} {missing}", contract.EXIT_USAGE)
+        return None
+    except OSError as error:
+        _fail(f"{option_name(dest)}: {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
+    except ValueError:
+        _fail(f"{option_name(dest)}: the path contains a NUL character", contract.EXIT_USAGE)
+    return path
+
+
+def _check_ca_bundle(path: Path) -> None:
+    """Load the CA bundle once up front, so an unusable one fails before any work (exit 2)."""
+    try:
+        data = safefs.read_regular(path, CA_BUNDLE_MAX_BYTES)
+    except OSError as error:
+        _fail(f"{option_name('ca_bundle')}: cannot read {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
+    try:
+        text = data.decode("ascii")
+        ssl.create_default_context(cadata=text)
+    except (UnicodeDecodeError, ssl.SSLError, ValueError) as error:
+        detail = getattr(error, "reason", None) or type(error).__name__
+        _fail(
+            f"{option_name('ca_bundle')}: cannot load {path}: no usable PEM CA certificate in it ({detail})",
+            contract.EXIT_USAGE,
+        )
+
+
 def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogger | None = None) -> ApiSettings | None:
-    """Check the API options before any work is done. None when the API is off.
+    """Check the API options before any work is done. None when nothing is sent (api-mode off, or auto on 0.17).
 
     Reads the client secret / legacy token (registering them with the redactor) so that a missing Secret
     fails the step before the CR is even built. Errors name the option and its env var; exit code 2.
     """
-    mode = _text(options, "api_mode").lower() or "off"
-    if mode not in API_MODES:
-        _fail(f"{option_name('api_mode')}: expected one of {', '.join(API_MODES)}, got {mode!r}", contract.EXIT_USAGE)
-    if mode == "off":
+    mode = resolve_mode(options)
+    if mode == API_MODE_OFF:
         return None
 
     server_url = _url(options, "api_server_url", mode)
     tls_verify = parse_bool(_text(options, "api_tls_verify"), field=option_name("api_tls_verify"))
-    ca_path = Path(_text(options, "ca_bundle") or str(_OPTIONS_BY_DEST["ca_bundle"].default))
-    ca_bundle: Path | None = ca_path if ca_path.is_file() else None
-    if ca_bundle is None and _explicit(options, "ca_bundle"):
-        _fail(f"{option_name('ca_bundle')}: {ca_path} does not exist or is not a file", contract.EXIT_USAGE)
+    ca_bundle = _optional_file(options, "ca_bundle", "does not exist or is not a file")
+    if ca_bundle is not None and tls_verify:
+        _check_ca_bundle(ca_bundle)
     common: dict[str, Any] = {
         "mode": mode,
         "server_url": server_url,
@@ -173,7 +237,9 @@ def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogg
         log.warning(f"TLS verification is off ({option_name('api_tls_verify')}=false)")
 
     if mode == "legacy":
-        token_path = Path(_text(options, "token_file") or str(_OPTIONS_BY_DEST["token_file"].default))
+        token_path = _optional_file(options, "token_file") or Path(
+            _text(options, "token_file") or str(_OPTIONS_BY_DEST["token_file"].default)
+        )
         if not token_path.is_file():
             _fail(
                 f"{option_name('token_file')}: {token_path} does not exist; "
@@ -186,22 +252,23 @@ def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogg
     client_id = _text(options, "oauth_client_id")
     if not client_id:
         _fail(f"{option_name('oauth_client_id')} is required when --api-mode={mode}", contract.EXIT_USAGE)
-    secret_path = Path(
+    default_secret_path = Path(
         _text(options, "oauth_client_secret_file") or str(_OPTIONS_BY_DEST["oauth_client_secret_file"].default)
     )
     inline_secret = options.get("oauth_client_secret")
     if isinstance(inline_secret, str):
         redactor.add(inline_secret)
-    if secret_path.is_file():
+        redactor.add_basic_auth(client_id, inline_secret)
+    secret_path = _optional_file(options, "oauth_client_secret_file")
+    if secret_path is not None:
         client_secret = _read_secret_file(secret_path, "oauth_client_secret_file")
-    elif _explicit(options, "oauth_client_secret_file"):
-        _fail(f"{option_name('oauth_client_secret_file')}: {secret_path} does not exist", contract.EXIT_USAGE)
+        redactor.add_basic_auth(client_id, client_secret)
     elif isinstance(inline_secret, str) and inline_secret.strip():
         client_secret = inline_secret.strip()
     else:
         _fail(
             f"the OAuth2 client secret is required when --api-mode={mode}: mount it at "
-            f"{option_name('oauth_client_secret_file')} ({secret_path} does not exist) "
+            f"{option_name('oauth_client_secret_file')} ({default_secret_path} does not exist) "
             f"or set {option_name('oauth_client_secret')}",
             contract.EXIT_USAGE,
         )
@@ -221,15 +288,19 @@ def publish(
     from_source: bool,
     options: Mapping[str, str | bool | None],
     log: StepLogger,
-) -> None:
-    """Send the validated Workload CR to the API server as `options["api_mode"]` says. No-op when off.
+    settings: ApiSettings | None = None,
+) -> str | None:
+    """Send the validated Workload CR to the API server as `options["api_mode"]` says (`settings` when the
+    caller validated the options already). Returns what happened (`Workload … created`, `… replaced`, `… image
+    updated`, `… upserted through the legacy route`); None when nothing is sent.
 
     Raises StepError: exit 2 for bad options, 1 for a rejected request, 75 (EXIT_TRANSIENT) when connection
     errors or 5xx responses outlast the retries.
     """
-    settings = validate_api_options(options, log)
     if settings is None:
-        return
+        settings = validate_api_options(options, log)
+    if settings is None:
+        return None
     namespace = _required_text(workload, ("metadata", "namespace"))
     _required_text(workload, ("metadata", "name"))
     profile = _text(options, "profile") if "profile" in options else ""
@@ -246,11 +317,10 @@ def publish(
         log=log,
     ) as client:
         if settings.mode == "legacy":
-            _publish_legacy(client, settings, workload=workload, namespace=namespace, options=options, log=log)
-        else:
-            _publish_workloads(
-                client, settings, workload=workload, namespace=namespace, from_source=from_source, log=log
-            )
+            return _publish_legacy(client, settings, workload=workload, namespace=namespace, options=options, log=log)
+        return _publish_workloads(
+            client, settings, workload=workload, namespace=namespace, from_source=from_source, log=log
+        )
 
 
 def _required_text(document: Mapping[str, Any], path: tuple[str, ...]) -> str:
@@ -367,7 +437,7 @@ def _publish_workloads(
     namespace: str,
     from_source: bool,
     log: StepLogger,
-) -> None:
+) -> str:
     body = {key: copy.deepcopy(value) for key, value in workload.items() if key not in ("apiVersion", "kind")}
     name = _required_text(workload, ("metadata", "name"))
     image = _required_text(workload, ("spec", "container", "image"))
@@ -377,6 +447,7 @@ def _publish_workloads(
 
     response = session.request("POST", collection, body)
     if response.status_code in (200, 201):
+        delivery = f"API server: Workload {namespace}/{name} created"
         log.info(f"created Workload {namespace}/{name}")
     elif response.status_code != 409:
         _failure(response)
@@ -385,6 +456,7 @@ def _publish_workloads(
         response = session.request("PUT", item, body)
         if response.status_code != 200:
             _failure(response)
+        delivery = f"API server: Workload {namespace}/{name} replaced"
         log.info(f"replaced Workload {namespace}/{name}")
     else:
         log.info(f"Workload {namespace}/{name} exists and the repository has no descriptor; updating only the image")
@@ -395,6 +467,7 @@ def _publish_workloads(
         response = session.request("PUT", item, merged)
         if response.status_code != 200:
             _failure(response)
+        delivery = f"API server: image of the existing Workload {namespace}/{name} updated (image-merged)"
         log.info(f"updated the image of Workload {namespace}/{name} to {image}")
 
     if settings.run_name:
@@ -409,6 +482,7 @@ def _publish_workloads(
         )
     else:
         log.info(f"no {option_name('run_name')}: the WorkflowRun is not annotated")
+    return delivery
 
 
 def image_only_merge(existing: Mapping[str, Any], image: str) -> dict[str, Any]:
@@ -491,7 +565,7 @@ def _publish_legacy(
     namespace: str,
     options: Mapping[str, str | bool | None],
     log: StepLogger,
-) -> None:
+) -> str:
     spec = workload.get("spec")
     if not isinstance(spec, Mapping):
         _fail("workload CR: spec is missing")
@@ -522,3 +596,4 @@ def _publish_legacy(
     if settings.run_name:
         log.info("--api-mode=legacy: the WorkflowRun is not annotated (OpenChoreo ≤0.17 reads the workload-cr output)")
     log.info(f"upserted the Workload of component {project}/{component} through the legacy route")
+    return f"API server (legacy route): Workload of component {project}/{component} upserted"

@@ -1,5 +1,10 @@
 """HTTP transport of the API contract: TLS, Host overrides, bounded retries, readable and redacted failures.
 
+Every request is bounded in time and memory: `--api-timeout` is the total deadline of one attempt (connect, TLS
+handshake, sending, the status line and headers, the whole body), enforced below httpx on each socket operation,
+so a server that trickles a byte a second cannot hold the step; and the body is read as a stream and refused past
+TOKEN_BODY_MAX_BYTES (token endpoint) or API_BODY_MAX_BYTES (API server), before it is held in memory.
+
 httpx is imported when an `ApiClient` is created, never at module import, so the step (and this module) load
 without httpx when the API is off.
 """
@@ -7,8 +12,10 @@ without httpx when the API is off.
 from __future__ import annotations
 
 import json
+import socket
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +33,10 @@ else:
 
 BODY_EXCERPT_CHARS = 1000
 MAX_BACKOFF_SECONDS = 30.0
+# Response body caps. A token response is a few KiB; a Workload or WorkflowRun is at most what etcd stores (1.5 MiB).
+TOKEN_BODY_MAX_BYTES = 256 * 1024
+API_BODY_MAX_BYTES = 8 * 1024 * 1024
+_CHUNK = 64 * 1024
 # 429 and these are worth another attempt; every other status goes back to the caller.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -85,6 +96,125 @@ def _tls_error(error: BaseException) -> ssl.SSLError | None:
     return None
 
 
+class DeadlineExceeded(socket.timeout):
+    """The attempt's total deadline passed (a subclass of socket.timeout, so httpcore maps it to a timeout)."""
+
+
+class _Deadline:
+    """The current attempt's deadline (time.monotonic()), shared by every stream the client opens."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.seconds = 0.0
+
+    def remaining(self, timeout: float | None) -> float | None:
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded(f"no complete response within the total deadline of {self.seconds:g}s")
+        return left if timeout is None else min(timeout, left)
+
+
+def _deadline_backend(deadline: _Deadline) -> Any:
+    """An httpcore network backend whose every socket operation waits at most until the deadline."""
+    import httpcore
+    from httpcore._backends.sync import SyncBackend
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            data: bytes = self._inner.read(max_bytes, deadline.remaining(timeout))
+            return data
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._inner.write(buffer, deadline.remaining(timeout))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(
+            self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+        ) -> Any:
+            sock = self._inner.get_extra_info("socket")
+            if sock is None or isinstance(sock, ssl.SSLSocket):
+                return Stream(self._inner.start_tls(ssl_context, server_hostname, deadline.remaining(timeout)))
+            return Stream(_handshake(sock, ssl_context, server_hostname, deadline, timeout))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self) -> None:
+            self._inner = SyncBackend()
+
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            return Stream(
+                self._inner.connect_tcp(host, port, deadline.remaining(timeout), local_address, socket_options)
+            )
+
+        def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
+            return Stream(self._inner.connect_unix_socket(path, deadline.remaining(timeout), socket_options))
+
+        def sleep(self, seconds: float) -> None:
+            time.sleep(seconds)
+
+    return Backend()
+
+
+def _handshake(
+    sock: socket.socket,
+    context: ssl.SSLContext,
+    server_hostname: str | None,
+    deadline: _Deadline,
+    timeout: float | None,
+) -> Any:
+    """The TLS handshake step by step, so a server that trickles it is cut off at the deadline too."""
+    import httpcore
+    from httpcore._backends.sync import SyncStream
+
+    try:
+        tls = context.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+        tls.settimeout(0)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                want_read = True
+            except ssl.SSLWantWriteError:
+                want_read = False
+            # Outside the except blocks: a deadline error must not carry the want-read "error" as its context.
+            if not _wait(tls, deadline.remaining(timeout), read=want_read):
+                raise TimeoutError("TLS handshake timed out")
+    except TimeoutError as error:
+        sock.close()
+        raise httpcore.ConnectTimeout(str(error)) from error
+    except OSError as error:
+        sock.close()
+        if isinstance(error, ssl.SSLError):
+            raise httpcore.ConnectError(error) from error
+        raise httpcore.ConnectError(str(error)) from error
+    return SyncStream(tls)
+
+
+def _wait(sock: socket.socket, seconds: float | None, *, read: bool) -> bool:
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ if read else selectors.EVENT_WRITE)
+        return bool(selector.select(seconds))
+
+
 class ApiClient:
     """One httpx.Client for the step. `send` retries connection errors and 429/5xx with exponential backoff
     and returns every other response to the caller; after the last attempt it raises EXIT_TRANSIENT."""
@@ -119,7 +249,12 @@ class ApiClient:
                     verify.load_verify_locations(cafile=str(ca_bundle))
                 except (OSError, ssl.SSLError) as error:
                     _fail(f"--ca-bundle (env API_CA_BUNDLE): cannot load {ca_bundle}: {error}")
-        self._client = httpx.Client(verify=verify, timeout=timeout_seconds, follow_redirects=False)
+        self._timeout = timeout_seconds
+        self._deadline = _Deadline()
+        transport = httpx.HTTPTransport(verify=verify)
+        # httpx has per-operation timeouts only; the deadline is enforced on each socket operation below it.
+        transport._pool._network_backend = _deadline_backend(self._deadline)
+        self._client = httpx.Client(transport=transport, timeout=timeout_seconds, follow_redirects=False)
 
     def __enter__(self) -> ApiClient:
         return self
@@ -145,7 +280,11 @@ class ApiClient:
         bearer: str | None = None,
         host_header: str | None = None,
     ) -> Response:
-        headers = {"Accept": "application/json", "User-Agent": f"{contract.PACK_NAME}/{contract.PACK_VERSION}"}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": f"{contract.PACK_NAME}/{contract.PACK_VERSION}",
+        }
         if host_header:
             headers["Host"] = host_header
         if bearer:
@@ -155,9 +294,10 @@ class ApiClient:
             headers["Content-Type"] = "application/json"
             content = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
         path = self._httpx.URL(url).path
+        limit = TOKEN_BODY_MAX_BYTES if form is not None else API_BODY_MAX_BYTES
         for attempt in range(1, self._retries + 1):
             try:
-                response = self._client.request(method, url, headers=headers, content=content, data=form)
+                response = self._attempt(method, url, headers=headers, content=content, form=form, limit=limit)
             except self._httpx.TransportError as error:
                 tls = _tls_error(error)
                 if tls is not None:
@@ -174,6 +314,70 @@ class ApiClient:
             self._log.warning(f"{problem}; retrying in {delay:g}s (attempt {attempt + 1} of {self._retries})")
             self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        form: Mapping[str, str] | None,
+        limit: int,
+    ) -> Response:
+        """One request within the total deadline, its body read up to `limit` bytes."""
+        request = self._client.build_request(method, url, headers=headers, content=content, data=form)
+        self._deadline.seconds = self._timeout
+        self._deadline.at = time.monotonic() + self._timeout
+        try:
+            streamed = self._client.send(request, stream=True)
+            try:
+                body = self._read_body(streamed, limit)
+            finally:
+                streamed.close()
+        except self._httpx.TimeoutException as error:
+            if self._deadline.at is not None and time.monotonic() >= self._deadline.at - 0.05:
+                raise self._httpx.ReadTimeout(
+                    f"no complete response within the total deadline of {self._timeout:g}s (--api-timeout)",
+                    request=request,
+                ) from error
+            raise
+        finally:
+            self._deadline.at = None
+        kept = [
+            (k, v) for k, v in streamed.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")
+        ]
+        return self._httpx.Response(
+            streamed.status_code, headers=kept, content=body, request=request, extensions=streamed.extensions
+        )
+
+    def _read_body(self, response: Response, limit: int) -> bytes:
+        where = f"{response.request.method} {response.request.url.path} -> {response.status_code}"
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            _fail(f"{where}: the response body is {int(declared)} bytes, above the limit of {limit} bytes; not read")
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        decoder: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            decoder = zlib.decompressobj()
+        elif encoding not in ("", "identity"):
+            _fail(f"{where}: unsupported Content-Encoding {encoding!r} (the step asks for identity)")
+        chunks: list[bytes] = []
+        size = 0
+        for raw in response.iter_raw(_CHUNK):
+            chunk = raw
+            if decoder is not None:
+                try:
+                    chunk = decoder.decompress(raw, limit + 1 - size)
+                except zlib.error:
+                    _fail(f"{where}: the {encoding} response body is corrupt")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                _fail(f"{where}: the response body is larger than the limit of {limit} bytes; stopped reading")
+        return b"".join(chunks)
 
     def _tls_failure(self, method: str, url: str, error: ssl.SSLError) -> NoReturn:
         parsed = self._httpx.URL(url)

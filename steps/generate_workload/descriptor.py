@@ -17,14 +17,23 @@ occ silently keeps one of them.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from steps.common.log import StepError
@@ -32,9 +41,19 @@ from steps.common.log import StepError
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
+# Bounds on the work a descriptor can cause (README: "Limits"). A descriptor deeper than MAX_DEPTH collections is
+# refused while it is parsed (PyYAML's composer would recurse past the interpreter's limit, libyaml's past the C
+# stack). Aliases and `<<` merges let a small text stand for a huge tree: decoding visits every node and merged key
+# of the text once for free, and at most MAX_ALIAS_EXPANSION more through aliases and merges.
+MAX_DEPTH = 100
+MAX_ALIAS_EXPANSION = 50_000
+MAX_UNKNOWN_KEY_WARNINGS = 20
+
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _BINARY_TAG = "tag:yaml.org,2002:binary"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -89,7 +108,6 @@ _HINT_NUMBER = set("+-0123456789")
 _GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
 _YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-_IMPLICIT = yaml.SafeLoader("")
 
 
 def _go_parse_int(text: str) -> int | None:
@@ -174,11 +192,9 @@ def go_format_float32(value: float) -> str:
 
 
 def resolve_scalar(node: ScalarNode) -> tuple[ScalarKind, object]:
-    """Resolve a scalar node: quoted and block scalars and `!!str` are strings; plain ones follow go-yaml v2."""
-    if node.style is not None:
-        return "str", node.value
-    implicit = _IMPLICIT.resolve(ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
-    if node.tag != implicit and node.tag in (_STR_TAG, _BINARY_TAG):
+    """Resolve a scalar node: quoted and block scalars and `!!str` are strings; plain ones follow go-yaml v2.
+    (The composer leaves the tag of an untagged plain scalar None: its type is go-yaml's to decide, not PyYAML's.)"""
+    if node.style is not None or node.tag in (_STR_TAG, _BINARY_TAG):
         return "str", node.value
     return resolve_plain(node.value)
 
@@ -190,6 +206,236 @@ def _kind_name(node: Node) -> str:
         return "a list"
     kind, _ = resolve_scalar(node)  # type: ignore[arg-type]
     return {"null": "null", "bool": "a boolean", "int": "a number", "float": "a number", "str": "a string"}[kind]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Parsing: YAML events -> node graph, iteratively, with bounded depth and `<<` merges resolved once per mapping
+
+# libyaml's parser when PyYAML was built with it (go-yaml v2, occ's parser, is a port of libyaml), else PyYAML's.
+EVENT_LOADERS: tuple[type[yaml.SafeLoader], ...] = tuple(
+    loader for loader in (getattr(yaml, "CSafeLoader", None), yaml.SafeLoader) if loader is not None
+)
+
+
+@dataclass
+class _MergeProblem:
+    """A `<<` merge that cannot be resolved; raised only if the mapping is decoded (ignored keys stay ignored)."""
+
+    node: Node
+    message: str
+
+
+@dataclass
+class _Merged:
+    """The key/value pairs a mapping gets from its `<<` merges: each source's own keys, then what the source itself
+    merged, first occurrence of a key winning (keys the mapping sets itself are left out)."""
+
+    pairs: list[tuple[Node, Node]] = field(default_factory=list)
+    problem: _MergeProblem | None = None
+
+
+def key_text(node: Node) -> str | None:
+    """A mapping key as the decoder compares it (Go string form of a scalar), None for a collection key."""
+    if not isinstance(node, ScalarNode):
+        return None
+    kind, value = resolve_scalar(node)
+    if kind == "str":
+        return str(value)
+    return _scalar_text(kind, value) if kind != "null" else "null"
+
+
+def _is_merge_key(node: Node) -> bool:
+    if not isinstance(node, ScalarNode) or node.style is not None:
+        return False
+    return node.tag == _MERGE_TAG or (node.tag is None and node.value == "<<")
+
+
+class _Composer:
+    """PyYAML's composer without recursion: depth is bounded (MAX_DEPTH) and every mapping's merges are resolved
+    when it ends, from its sources' already resolved pairs, so chains of merged anchors cost linear work."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.anchors: dict[str, Node] = {}
+        self.merged: dict[int, _Merged] = {}
+        self.nodes = 0  # nodes and merged pairs in the graph: what decoding may visit without aliases
+        self.merge_work = 0
+
+    def fail(self, mark: Any, message: str) -> DescriptorError:
+        return DescriptorError(Mark(self.file, mark.line + 1 if mark else 1), "", message)
+
+    def compose(self, loader: Any) -> Node:  # a SafeLoader or CSafeLoader; their stubs lack the event API
+        stack: list[Node] = []
+        pending_keys: list[Node | None] = []
+        open_ids: set[int] = set()
+        while True:
+            event: Any = loader.get_event()
+            start: Any = event.start_mark  # libyaml's and PyYAML's marks: both have .line
+            end: Any = event.end_mark
+            node: Node
+            if isinstance(event, AliasEvent):
+                if event.anchor not in self.anchors:
+                    raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", start)
+                node = self.anchors[event.anchor]
+            elif isinstance(event, ScalarEvent):
+                style = event.style or None
+                tag = event.tag
+                if tag is None:  # plain: resolved later, the go-yaml v2 way (resolve_scalar); quoted: a string
+                    tag = None if style is None else _STR_TAG
+                elif tag == "!":
+                    tag = _STR_TAG
+                node = ScalarNode(tag, event.value, start, end, style=style)  # type: ignore[arg-type]
+                self._anchor(event, node)
+                self.nodes += 1
+            elif isinstance(event, (SequenceStartEvent, MappingStartEvent)):
+                if len(stack) >= MAX_DEPTH:
+                    raise self.fail(
+                        start,
+                        f"nested more than {MAX_DEPTH} levels deep; a workload descriptor needs a handful",
+                    )
+                is_sequence = isinstance(event, SequenceStartEvent)
+                kind = SequenceNode if is_sequence else MappingNode
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = _SEQ_TAG if is_sequence else _MAP_TAG
+                collection = kind(tag, [], start, None, flow_style=event.flow_style)
+                self._anchor(event, collection)
+                self.nodes += 1
+                stack.append(collection)
+                pending_keys.append(None)
+                open_ids.add(id(collection))
+                continue
+            else:  # SequenceEndEvent / MappingEndEvent
+                node = stack.pop()
+                pending_keys.pop()
+                open_ids.discard(id(node))
+                node.end_mark = end
+                if isinstance(node, MappingNode):
+                    self._resolve_merges(node, open_ids)
+            if not stack:
+                return node
+            parent = stack[-1]
+            if isinstance(parent, SequenceNode):
+                parent.value.append(node)
+            elif pending_keys[-1] is None:
+                pending_keys[-1] = node
+            else:
+                parent.value.append((pending_keys[-1], node))
+                pending_keys[-1] = None
+
+    def _anchor(self, event: Any, node: Node) -> None:
+        anchor = event.anchor
+        if anchor is None:
+            return
+        if anchor in self.anchors:
+            raise yaml.composer.ComposerError(
+                "found duplicate anchor %r; first occurrence" % anchor,  # noqa: UP031 - PyYAML's message
+                self.anchors[anchor].start_mark,
+                "second occurrence",
+                event.start_mark,
+            )
+        self.anchors[anchor] = node
+
+    def _resolve_merges(self, node: MappingNode, open_ids: set[int]) -> None:
+        merges = [value for key, value in node.value if _is_merge_key(key)]
+        if not merges:
+            return
+        result = _Merged()
+        self.merged[id(node)] = result
+        seen = {key_text(key) for key, _ in node.value if not _is_merge_key(key)}
+        seen.discard(None)
+        sources: list[Node] = []
+        for merge in merges:
+            sources.extend(merge.value if isinstance(merge, SequenceNode) else [merge])
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                result.problem = _MergeProblem(source, "a `<<` merge needs a mapping or a list of mappings")
+                return
+            if id(source) in open_ids or id(source) == id(node):
+                result.problem = _MergeProblem(source, "recursive `<<` merge")
+                return
+            inner = self.merged.get(id(source))
+            if inner is not None and inner.problem is not None:
+                result.problem = inner.problem
+                return
+            own = [(key, value) for key, value in source.value if not _is_merge_key(key)]
+            candidates = own + (inner.pairs if inner is not None else [])
+            self.merge_work += len(candidates)
+            if self.merge_work > MAX_ALIAS_EXPANSION:
+                raise self.fail(
+                    source.start_mark,
+                    f"`<<` merges expand to more than {MAX_ALIAS_EXPANSION} keys "
+                    "(anchors that merge anchors multiply); merge fewer or flatter anchors",
+                )
+            for key, value in candidates:
+                text = key_text(key)
+                if text is not None:
+                    if text in seen:
+                        continue
+                    seen.add(text)
+                result.pairs.append((key, value))
+        self.nodes += len(result.pairs)
+
+
+def _decode_text(raw: bytes, file: str) -> str:
+    """Descriptor bytes -> text: UTF-8 (a BOM is skipped), or UTF-16 with a BOM, as go-yaml v2 reads them."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as error:
+            raise DescriptorError(Mark(file, 1), "", f"not valid UTF-16 (byte {error.start})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DescriptorError(Mark(file, 1), "", f"not valid UTF-8 (byte {error.start})") from None
+
+
+@dataclass
+class Parsed:
+    root: Node | None
+    composer: _Composer
+
+
+def compose_first_document(
+    text: str, file: str, warn: Warn, loader_class: type[yaml.SafeLoader] | None = None
+) -> Parsed:
+    """The first YAML document's node graph (None when the stream has none). Like occ, the rest of the stream is
+    not parsed: a second document only gets a warning."""
+    composer = _Composer(file)
+    loader: Any = (loader_class or EVENT_LOADERS[0])(text)
+    try:
+        try:
+            loader.get_event()  # StreamStartEvent
+            if loader.check_event(StreamEndEvent):
+                return Parsed(None, composer)
+            loader.get_event()  # DocumentStartEvent
+            root = composer.compose(loader)
+            loader.get_event()  # DocumentEndEvent
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line = mark.line + 1 if mark else 1
+            problem = error.problem or error.context or "invalid YAML"
+            raise DescriptorError(Mark(file, line), "", f"invalid YAML: {problem}") from None
+        except yaml.reader.ReaderError as error:  # a character YAML does not allow
+            line = text.count("\n", 0, max(0, error.position)) + 1 if isinstance(error.position, int) else 1
+            code = error.character if isinstance(error.character, int) else ord(str(error.character)[:1] or "\0")
+            raise DescriptorError(
+                Mark(file, line), "", f"invalid YAML: unacceptable character #x{code:04x} ({error.reason})"
+            ) from None
+        except yaml.YAMLError as error:
+            raise DescriptorError(Mark(file, 1), "", f"invalid YAML: {' '.join(str(error).split())}") from None
+        try:
+            if not loader.check_event(StreamEndEvent):
+                line = loader.peek_event().start_mark.line + 1
+                if loader.check_event(DocumentStartEvent):
+                    loader.get_event()
+                    line = loader.peek_event().start_mark.line + 1
+                warn(f"{Mark(file, line)}: only the first YAML document is read, as occ does")
+        except yaml.YAMLError:
+            warn(f"{Mark(file, 1)}: more follows the first YAML document; it is not read (occ reads only the first)")
+    finally:
+        loader.dispose()
+    return Parsed(root, composer)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -314,11 +560,33 @@ def _loose(key: str) -> str:
     return _fold(key).replace("_", "").replace("-", "")
 
 
+@functools.lru_cache(maxsize=64)
+def _field_maps(known: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """Case-folded and loose (snake/kebab-insensitive) spellings of the known field names -> the canonical name."""
+    return {_fold(name): name for name in known}, {_loose(name): name for name in known}
+
+
+def _scalar_text(kind: ScalarKind, value: object) -> str:
+    """The Go string form of a resolved scalar (what sigs.k8s.io/yaml puts into a string field)."""
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "float":
+        assert isinstance(value, float)
+        return go_format_float32(value)
+    return str(value)
+
+
 class _Decoder:
-    def __init__(self, file: str, warn: Warn, top_level_hints: Mapping[str, str]) -> None:
+    def __init__(self, file: str, warn: Warn, top_level_hints: Mapping[str, str], parsed: Parsed) -> None:
         self.file = file
         self.warn = warn
         self.top_level_hints = top_level_hints
+        self.merged = parsed.composer.merged
+        # Decoding visits each node of the text once; aliases and merges may add MAX_ALIAS_EXPANSION visits.
+        self.budget = parsed.composer.nodes + MAX_ALIAS_EXPANSION
+        self.visits = 0
+        self.unknown_warned: set[int] = set()
+        self.unknown_count = 0
 
     def mark(self, node: Node) -> Mark:
         return Mark(self.file, node.start_mark.line + 1)
@@ -326,34 +594,37 @@ class _Decoder:
     def fail(self, node: Node, path: str, message: str) -> DescriptorError:
         return DescriptorError(self.mark(node), path, message)
 
+    def visit(self, node: Node, path: str, count: int) -> None:
+        self.visits += count
+        if self.visits > self.budget:
+            raise self.fail(
+                node,
+                path or "descriptor",
+                f"aliases and `<<` merges expand the descriptor by more than {MAX_ALIAS_EXPANSION} nodes; "
+                "refusing to decode it (an alias bomb?)",
+            )
+
     # -- structure -------------------------------------------------------------------------------------------------
 
-    def _pairs(self, node: MappingNode, path: str, seen: set[int]) -> Iterator[tuple[str, Node, Node, bool]]:
+    def _pairs(self, node: MappingNode, path: str) -> Iterator[tuple[str, Node, Node, bool]]:
         """(key, key node, value node, from a merge) for a mapping, with `<<` merges expanded after own keys."""
-        merges: list[Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG and isinstance(key_node, ScalarNode) and key_node.style is None:
-                merges.append(value_node)
-                continue
+        merged = self.merged.get(id(node))
+        own = node.value if merged is None else [(k, v) for k, v in node.value if not _is_merge_key(k)]
+        self.visit(node, path, len(own) + (len(merged.pairs) if merged is not None else 0))
+        for key_node, value_node in own:
             yield self._key(key_node, path), key_node, value_node, False
-        sources: list[Node] = []
-        for merge in merges:
-            sources.extend(merge.value if isinstance(merge, SequenceNode) else [merge])
-        for source in sources:
-            if not isinstance(source, MappingNode):
-                raise self.fail(source, path, "a `<<` merge needs a mapping or a list of mappings")
-            if id(source) in seen:
-                raise self.fail(source, path, "recursive `<<` merge")
-            for key, key_node, value_node, _ in self._pairs(source, path, seen | {id(source)}):
-                yield key, key_node, value_node, True
+        if merged is None:
+            return
+        if merged.problem is not None:
+            raise self.fail(merged.problem.node, path, merged.problem.message)
+        for key_node, value_node in merged.pairs:
+            yield self._key(key_node, path), key_node, value_node, True
 
     def _key(self, node: Node, path: str) -> str:
-        if not isinstance(node, ScalarNode):
+        text = key_text(node)
+        if text is None:
             raise self.fail(node, path, f"a key must be a string, got {_kind_name(node)}")
-        kind, value = resolve_scalar(node)
-        if kind == "str":
-            return str(value)
-        return self._scalar_text(kind, value) if kind != "null" else "null"
+        return text
 
     def fields(self, node: Node, path: str, known: Sequence[str]) -> dict[str, Node] | None:
         """The known fields of a mapping node (canonical name -> value node); None for null. Unknown keys warn."""
@@ -362,11 +633,10 @@ class _Decoder:
         label = path or "descriptor"
         if not isinstance(node, MappingNode):
             raise self.fail(node, label, f"expected a mapping, got {_kind_name(node)}")
-        by_fold = {_fold(name): name for name in known}
-        by_loose = {_loose(name): name for name in known}
+        by_fold, by_loose = _field_maps(tuple(known))
         found: dict[str, Node] = {}
         own_keys: dict[str, tuple[str, Node]] = {}
-        for key, key_node, value_node, merged in self._pairs(node, label, {id(node)}):
+        for key, key_node, value_node, merged in self._pairs(node, label):
             folded = _fold(key)
             if not merged:
                 if folded in own_keys:
@@ -389,6 +659,12 @@ class _Decoder:
         return found
 
     def _unknown(self, key_node: Node, path: str, key: str, by_loose: Mapping[str, str]) -> None:
+        if id(key_node) in self.unknown_warned:
+            return  # the same key reached again through an alias
+        self.unknown_warned.add(id(key_node))
+        self.unknown_count += 1
+        if self.unknown_count > MAX_UNKNOWN_KEY_WARNINGS:
+            return
         where = self.join(path, key)
         hint = self.top_level_hints.get(key, "") if not path else ""
         if not hint and _loose(key) in by_loose:
@@ -409,18 +685,10 @@ class _Decoder:
             return []
         if not isinstance(node, SequenceNode):
             raise self.fail(node, path, f"expected a list, got {_kind_name(node)}")
+        self.visit(node, path, len(node.value))
         return list(node.value)
 
     # -- scalars ---------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _scalar_text(kind: ScalarKind, value: object) -> str:
-        if kind == "bool":
-            return "true" if value else "false"
-        if kind == "float":
-            assert isinstance(value, float)
-            return go_format_float32(value)
-        return str(value)
 
     def string(self, node: Node | None, path: str) -> str:
         """A string field. Scalars of any type are coerced as sigs.k8s.io/yaml does; null is the empty string."""
@@ -431,7 +699,7 @@ class _Decoder:
         kind, value = resolve_scalar(node)
         if kind == "null":
             return ""
-        return value if isinstance(value, str) else self._scalar_text(kind, value)
+        return value if isinstance(value, str) else _scalar_text(kind, value)
 
     def int32(self, node: Node | None, path: str, *, low: int = INT32_MIN, high: int = INT32_MAX) -> int | None:
         """An int32 field (None when absent or null). Strings and booleans fail, as in occ."""
@@ -467,7 +735,7 @@ class _Decoder:
             raise self.fail(node, path, f"expected a mapping, got {_kind_name(node)}")
         result: dict[str, Located] = {}
         key_lines: dict[str, int] = {}
-        for key, key_node, value_node, merged in self._pairs(node, path, {id(node)}):
+        for key, key_node, value_node, merged in self._pairs(node, path):
             if key in result:
                 if merged:
                     continue
@@ -591,24 +859,27 @@ def _file_var(d: _Decoder, node: Node, path: str) -> DFileVar:
     )
 
 
-def parse_descriptor(text: str, file: str, *, read_connections: bool, warn: Warn) -> Descriptor:
+def parse_descriptor(
+    text: str, file: str, *, read_connections: bool, warn: Warn, loader_class: type[yaml.SafeLoader] | None = None
+) -> Descriptor:
     """Decode descriptor text. `read_connections` selects the 0.17 shape (top-level `connections`, no
     `dependencies`) instead of the 1.x one. Warnings (unknown keys, extra documents) go to `warn`."""
-    try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = error.problem or error.context or "invalid YAML"
-        raise DescriptorError(Mark(file, line), "", f"invalid YAML: {problem}") from None
-    except yaml.YAMLError as error:  # e.g. a reader error on bad characters
-        raise DescriptorError(Mark(file, 1), "", f"invalid YAML: {error}") from None
+    parsed = compose_first_document(text, file, warn, loader_class)
     top = Mark(file, 1)
-    if len(documents) > 1:
-        warn(f"{Mark(file, documents[1].start_mark.line + 1)}: only the first YAML document is read, as occ does")
-    if not documents or documents[0] is None:
+    if parsed.root is None:
         return Descriptor(file=file, mark=top)
-    root = documents[0]
+    root = parsed.root
+    descriptor = _decode(parsed, root, file, read_connections=read_connections, warn=warn)
+    return descriptor
+
+
+def parse_descriptor_bytes(raw: bytes, file: str, *, read_connections: bool, warn: Warn) -> Descriptor:
+    """`parse_descriptor` on the file's bytes (UTF-8, or UTF-16 with a byte order mark)."""
+    return parse_descriptor(_decode_text(raw, file), file, read_connections=read_connections, warn=warn)
+
+
+def _decode(parsed: Parsed, root: Node, file: str, *, read_connections: bool, warn: Warn) -> Descriptor:
+    top = Mark(file, 1)
     if read_connections:
         hints = {
             "dependencies": "the openchoreo-0.17 profile reads top-level `connections`; "
@@ -619,7 +890,16 @@ def parse_descriptor(text: str, file: str, *, read_connections: bool, warn: Warn
             "connections": "0.17-style `connections` is ignored by occ >= 1.0; use dependencies.endpoints",
         }
     hints["container"] = "occ never reads container (image, command, args) from the descriptor"
-    d = _Decoder(file, warn, hints)
+    d = _Decoder(file, warn, hints, parsed)
+    try:
+        return _decode_fields(d, root, file, top, read_connections=read_connections)
+    finally:
+        hidden = d.unknown_count - MAX_UNKNOWN_KEY_WARNINGS
+        if hidden > 0:
+            warn(f"{file}: {hidden} more unknown key(s) not shown (ignored as occ does)")
+
+
+def _decode_fields(d: _Decoder, root: Node, file: str, top: Mark, *, read_connections: bool) -> Descriptor:
     top_known = ["apiVersion", "metadata", "endpoints", "configurations"]
     top_known.append("connections" if read_connections else "dependencies")
     found = d.fields(root, "", top_known)

@@ -4,25 +4,31 @@ create` makes it for the targeted OpenChoreo version), validated, optionally pub
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from steps.common import contract
-from steps.common.cli import parse_options, run_step
+from steps.common.cli import flag_values, option_label, parse_options, run_step
 from steps.common.contract import EXIT_USAGE
 from steps.common.log import StepError, StepLogger
 from steps.common.outputs import atomic_write
-from steps.generate_workload.descriptor import Descriptor, DescriptorError, parse_descriptor, resolve_plain
-from steps.generate_workload.model import API_VERSION, KIND, PROFILES, Profile, Workload
-from steps.generate_workload.options import OPTIONS
+from steps.generate_workload import identity, safefs
+from steps.generate_workload.descriptor import Descriptor, parse_descriptor_bytes, resolve_plain
+from steps.generate_workload.model import PROFILES, Profile, Workload
+from steps.generate_workload.options import API_MODE_OFF, API_MODES, OPTIONS, effective_api_mode
 from steps.generate_workload.validate import validate_cr
-from steps.generate_workload.workload import FileReader, Params, basic_workload, convert
+from steps.generate_workload.workload import FileReader, Params, basic_workload, convert, workload_name
+
+if TYPE_CHECKING:
+    from steps.generate_workload.api import ApiSettings
 
 PROG = "python -m steps.generate_workload"
 DESCRIPTION = "Turn the published image and an optional workload.yaml into an OpenChoreo Workload CR (occ-compatible)."
@@ -31,30 +37,110 @@ STDOUT = "-"
 Options = dict[str, str | bool | None]
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style; multi-line strings (schema content, config files) as literal blocks when YAML allows it."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+def _scalar_style(value: str) -> str | None:
+    # U+0085, U+2028 and U+2029 are line breaks to YAML 1.1 readers: inside a literal block U+0085 would come back
+    # as \n, so strings holding them are written double-quoted, with escapes (\N, \L, \P).
+    if not value.isascii() and ("\x85" in value or "\u2028" in value or "\u2029" in value):
+        return '"'
     if "\n" in value:
-        style: str | None = "|"
-    elif resolve_plain(value)[0] != "str":
+        return "|"  # schema content, config files: literal blocks when YAML allows it
+    if resolve_plain(value)[0] != "str":
         # Kubernetes reads the CR with go-yaml v2, which takes some plain scalars PyYAML leaves unquoted
         # (`y`, `N`, `1e+06`, `0o17`) as booleans or numbers: quote them so they stay strings.
-        style = '"'
-    else:
-        style = None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+        return '"'
+    return None
 
 
-_Dumper.add_representer(str, _represent_str)
+class PythonDumper(yaml.SafeDumper):
+    """PyYAML's pure-Python emitter: the reference for the output's bytes."""
 
 
-def render_yaml(cr: Mapping[str, Any]) -> str:
-    """The CR as YAML: keys sorted like occ's output (sigs.k8s.io/yaml), sequences not indented, no line folding."""
-    return yaml.dump(
-        dict(cr), Dumper=_Dumper, default_flow_style=False, sort_keys=True, allow_unicode=True, width=2**31 - 1
-    )
+class FastDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml's emitter (when PyYAML has it): the same bytes as PythonDumper for every CR `needs_python_emitter`
+    lets through (tests/test_generate_workload_hostile.py compares them), ten times faster on large CRs."""
+
+
+_STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{name}" for name in ("str", "int", "bool", "null"))
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+
+def _node(data: Any) -> yaml.Node:
+    """The node SafeRepresenter makes for CR data (keys sorted, block style, no aliases), without its per-object
+    bookkeeping: half of a large CR's time went there."""
+    if isinstance(data, str):
+        return yaml.ScalarNode(_STR, data, style=_scalar_style(data))
+    if isinstance(data, dict):
+        pairs = [(_node(key), _node(value)) for key, value in sorted(data.items())]
+        return yaml.MappingNode(_MAP, pairs, flow_style=False)
+    if isinstance(data, list):
+        return yaml.SequenceNode(_SEQ, [_node(item) for item in data], flow_style=False)
+    if isinstance(data, bool):
+        return yaml.ScalarNode(_BOOL, "true" if data else "false")
+    if isinstance(data, int):
+        return yaml.ScalarNode(_INT, str(data))
+    if data is None:
+        return yaml.ScalarNode(_NULL, "null")
+    raise TypeError(f"unexpected value in a CR: {type(data).__name__}")
+
+
+def _emitters_may_differ(value: str, *, key: bool) -> bool:
+    """Strings the two emitters write differently: a CR holding one is written by the Python emitter.
+    (libyaml takes \r as a line break, escapes characters above U+FFFF, cannot encode lone surrogates, and allows
+    simple keys that are empty or 128 long.)"""
+    if not value or "\r" in value or (key and len(value) >= 128):
+        return True
+    return not value.isascii() and any(ord(char) > 0xFFFF or 0xD800 <= ord(char) <= 0xDFFF for char in value)
+
+
+def needs_python_emitter(node: Any, *, key: bool = False) -> bool:
+    stack: list[tuple[Any, bool]] = [(node, key)]
+    while stack:
+        item, is_key = stack.pop()
+        if isinstance(item, str):
+            if _emitters_may_differ(item, key=is_key):
+                return True
+        elif isinstance(item, dict):
+            stack.extend((name, True) for name in item)
+            stack.extend((value, False) for value in item.values())
+        elif isinstance(item, list):
+            stack.extend((value, False) for value in item)
+    return False
+
+
+def _dump(data: Any, dumper: type[yaml.SafeDumper]) -> str:
+    stream = io.StringIO()
+    emitter = dumper(stream, default_flow_style=False, sort_keys=True, allow_unicode=True, width=2**31 - 1)
+    try:
+        emitter.open()
+        emitter.serialize(_node(data))
+        emitter.close()
+    finally:
+        emitter.dispose()
+    return stream.getvalue()
+
+
+def _last_scalar(node: Any) -> Any:
+    """The scalar the emitter writes last (keys sorted, block style)."""
+    while isinstance(node, (dict, list)) and node:
+        node = node[max(node)] if isinstance(node, dict) else node[-1]
+    return node
+
+
+def render_yaml(cr: Mapping[str, Any], dumper: type[yaml.SafeDumper] | None = None) -> str:
+    """The CR as YAML: keys sorted like occ's output (sigs.k8s.io/yaml), sequences not indented, no line folding.
+    libyaml's emitter writes it unless the CR holds a string the two emitters write differently."""
+    if dumper is None:
+        dumper = PythonDumper if needs_python_emitter(cr) else FastDumper
+    text = _dump(dict(cr), dumper)
+    # After a keep-chomping `|+` block libyaml ends the document with `...` even when more followed; PyYAML only
+    # when that block is the last thing written. The same document either way; keep PyYAML's bytes.
+    if (
+        dumper is FastDumper
+        and text.endswith("\n...\n")
+        and not _dump({"k": _last_scalar(dict(cr))}, PythonDumper).endswith("\n...\n")
+    ):
+        text = text[: -len("...\n")]
+    return text
 
 
 def _text(options: Options, name: str) -> str:
@@ -84,6 +170,17 @@ def _max_bytes(options: Options) -> int:
     return value
 
 
+def _label(dest: str) -> str:
+    return option_label(OPTIONS, dest)
+
+
+def _probe_error(dest: str, shown: str, error: OSError | ValueError) -> StepError:
+    """A path given through an option that the kernel refuses (a name too long, a component that is a file, a
+    loop): exit 2 naming the option."""
+    detail = safefs.reason(error) if isinstance(error, OSError) else "the path contains a NUL character"
+    return StepError(f"{_label(dest)}: {shown}: {detail}", EXIT_USAGE)
+
+
 def locate_descriptor(options: Options, log: StepLogger) -> tuple[Path, Path, Path | None]:
     """(source root, app directory, descriptor or None), all resolved. The descriptor must lie inside the root."""
     source = Path(_text(options, "source_dir") or contract.SOURCE_DIR)
@@ -95,20 +192,31 @@ def locate_descriptor(options: Options, log: StepLogger) -> tuple[Path, Path, Pa
     given = _text(options, "descriptor")
     if not given:
         candidate = app_dir / contract.WORKLOAD_DESCRIPTOR_NAME
-        if not candidate.is_file():
-            if not app_dir.is_dir():
+        try:
+            present = safefs.lstat_or_none(candidate) is not None
+            is_dir = app_dir.is_dir()
+        except (OSError, ValueError) as error:
+            raise _probe_error("app_path", app_path, error) from None
+        if not present:
+            if not is_dir:
                 log.warning(f"the app directory {app_path} does not exist under {source}; no descriptor read")
             return root, app_dir, None
         descriptor = candidate
+        shown = os.path.join(app_path, contract.WORKLOAD_DESCRIPTOR_NAME)
     else:
         descriptor = Path(given) if os.path.isabs(given) else app_dir / given
-        if not descriptor.exists():
-            raise StepError(
-                "--descriptor: failed to read workload descriptor: "
-                f"failed to open file {given}: no such file or directory"
-            )
-        if not descriptor.is_file():
-            raise StepError(f"--descriptor: {given} is not a regular file")
+        shown = given
+    try:
+        safefs.regular_file_size(descriptor)
+    except FileNotFoundError:
+        raise StepError(
+            f"{_label('descriptor')}: failed to read workload descriptor: "
+            f"failed to open file {shown}: no such file or directory"
+        ) from None
+    except safefs.NotRegularFile as error:
+        raise StepError(f"{_label('descriptor')}: {shown} {safefs.reason(error)}") from None
+    except (OSError, ValueError) as error:
+        raise _probe_error("descriptor" if given else "app_path", shown, error) from None
     real = Path(os.path.realpath(descriptor))
     if not _inside(real, root):
         raise StepError(
@@ -132,32 +240,39 @@ class Built:
     text: str  # the CR as YAML
 
 
+def check_identities(options: Options) -> Params:
+    """The names and the image, as the API server and OpenChoreo accept them (exit 2 otherwise)."""
+    params = Params(
+        namespace=identity.check_label(_text(options, "namespace"), _label("namespace"), "namespace name"),
+        project=identity.check_label(_text(options, "project"), _label("project"), "project name"),
+        component=identity.check_label(_text(options, "component"), _label("component"), "component name"),
+        image=identity.check_image(_text(options, "image"), _label("image")),
+    )
+    identity.check_object_name(workload_name(params.component), f"metadata.name (from {_label('component')})")
+    return params
+
+
 def build(options: Options, log: StepLogger) -> Built:
     """Options -> the validated CR and its YAML. Raises StepError on bad input."""
     profile = _profile(options)
     max_bytes = _max_bytes(options)
-    params = Params(
-        namespace=_text(options, "namespace"),
-        project=_text(options, "project"),
-        component=_text(options, "component"),
-        image=_text(options, "image"),
-    )
+    params = check_identities(options)
     root, _app_dir, descriptor_path = locate_descriptor(options, log)
     shown = ""
     if descriptor_path is None:
         workload = basic_workload(params)
     else:
         shown = _display(descriptor_path, root)
-        size = descriptor_path.stat().st_size
-        if size > max_bytes:
-            raise StepError(f"{shown}: the descriptor is {size} bytes, above --max-bytes {max_bytes}")
-        raw = descriptor_path.read_bytes()
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DescriptorError(None, shown, f"not valid UTF-8 (byte {error.start})") from None
-        descriptor: Descriptor = parse_descriptor(
-            text, shown, read_connections=profile.dependencies_field == "connections", warn=log.warning
+            raw = safefs.read_regular(descriptor_path, max_bytes)
+        except safefs.TooLarge as error:
+            raise StepError(f"{shown}: the descriptor is {error.size} bytes, above --max-bytes {max_bytes}") from None
+        except OSError as error:
+            raise StepError(
+                f"failed to read workload descriptor: failed to open file {shown}: {safefs.reason(error)}"
+            ) from None
+        descriptor: Descriptor = parse_descriptor_bytes(
+            raw, shown, read_connections=profile.dependencies_field == "connections", warn=log.warning
         )
         files = FileReader(root=root, base_dir=descriptor_path.parent, max_bytes=max_bytes)
         workload = convert(descriptor, params, profile, files, log.warning)
@@ -180,69 +295,172 @@ def build(options: Options, log: StepLogger) -> Built:
     return Built(cr, workload, profile, descriptor_path, shown, text_out)
 
 
+# Every CR this step writes starts with these bytes (keys sorted: apiVersion, kind, metadata).
+_CR_PREFIX = b"apiVersion: openchoreo.dev/v1alpha1\nkind: Workload\nmetadata:\n"
+
+
 def _is_our_cr(path: Path) -> bool:
-    """True for a file that holds a Workload CR (what an earlier run of this step wrote)."""
+    """True for a regular file that holds a Workload CR as this step writes it (an earlier run's result). Only
+    its first bytes are read: the file is not parsed (it may be anything)."""
     try:
-        if not path.is_file() or path.stat().st_size > 64 * 1024 * 1024:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode):
             return False
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+        try:
+            head = os.read(fd, len(_CR_PREFIX))
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and data.get("apiVersion") == API_VERSION and data.get("kind") == KIND
+    return head == _CR_PREFIX
 
 
-def remove_stale_output(output: str, log: StepLogger) -> None:
-    """After a failure, delete a Workload CR an earlier run left at the output path, so nothing downstream can
-    mistake it for this run's result. Any other file there is left alone."""
+def remove_stale_output(output: str, log: StepLogger, *, descriptor: Path | None = None) -> None:
+    """Delete a Workload CR an earlier run left at the output path, so nothing downstream can mistake it for this
+    run's result (after any failure, and before the first API request). Any other file there is left alone."""
     if not output or output == STDOUT:
         return
     path = Path(output)
+    try:
+        if descriptor is not None and path.exists() and os.path.samefile(path, descriptor):
+            return
+    except (OSError, ValueError):
+        return
     if _is_our_cr(path):
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink()
+        except OSError as error:
+            log.warning(f"could not remove the Workload CR an earlier run left at {output}: {safefs.reason(error)}")
+            return
         log.warning(f"removed the Workload CR an earlier run left at {output}")
+
+
+def check_output_path(output: str) -> None:
+    """Before any work: the output path must be a regular file or absent (os.replace would replace a device node,
+    a FIFO or a symlink), and its directory must exist or be creatable, and be writable."""
+    if output == STDOUT:
+        return
+    label = _label("output")
+    if "\0" in output:
+        raise StepError(f"{label}: the path contains a NUL character", EXIT_USAGE)
+    try:
+        info = safefs.lstat_or_none(output)
+    except OSError as error:
+        raise StepError(f"{label}: {output}: {safefs.reason(error)}", EXIT_USAGE) from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise StepError(
+            f"{label}: {output} is {safefs.describe_mode(info.st_mode)}; refusing to replace it with the CR "
+            "(give a regular file path, or - for stdout)",
+            EXIT_USAGE,
+        )
+    directory = Path(os.path.abspath(output)).parent
+    while True:
+        try:
+            found = os.stat(directory)
+        except FileNotFoundError:
+            directory = directory.parent
+            continue
+        except OSError as error:
+            raise StepError(f"{label}: {output}: {safefs.reason(error)}", EXIT_USAGE) from None
+        if not stat.S_ISDIR(found.st_mode):
+            raise StepError(f"{label}: {output}: {directory} is not a directory", EXIT_USAGE)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise StepError(f"{label}: the directory {directory} is not writable", EXIT_USAGE)
+        return
 
 
 def _check_output(output: str, descriptor: Path | None) -> None:
     if output == STDOUT:
         return
     path = Path(output)
-    if path.is_dir():
-        raise StepError(f"--output-path: {output} is a directory", EXIT_USAGE)
     if descriptor is not None and path.exists() and os.path.samefile(path, descriptor):
         raise StepError(f"--output-path: {output} is the descriptor itself; refusing to overwrite it", EXIT_USAGE)
 
 
+def _api_settings(options: Options, profile: Profile, log: StepLogger) -> tuple[str, ApiSettings | None]:
+    """(effective API mode, validated API settings or None). Checked before any work: a missing URL or Secret
+    fails at once (exit 2), and `api` (and so the HTTP client) is imported only when something is sent."""
+    mode = effective_api_mode(_text(options, "api_mode"), profile.name)
+    if mode is None:
+        raise StepError(
+            f"{_label('api_mode')}: expected one of {', '.join(API_MODES)}, got {_text(options, 'api_mode')!r}",
+            EXIT_USAGE,
+        )
+    if mode == API_MODE_OFF:
+        return mode, None
+    from steps.generate_workload import api
+
+    return mode, api.validate_api_options(options, log)
+
+
+def _no_delivery(mode_given: str, profile: Profile, where: str, log: StepLogger) -> str:
+    """The summary's delivery when nothing is sent; on openchoreo-1.x also a warning (nothing reads the file)."""
+    if profile.dependencies_field == "connections":  # openchoreo-0.17: its controller reads workload-cr
+        return "output contract (the workload-cr output, applied by the OpenChoreo 0.17 controller)"
+    log.warning(
+        f"no Workload was applied: api-mode={mode_given or 'auto'} on {profile.name}; the CR is only written to "
+        f"{where} (OpenChoreo 1.x reads nothing from it)"
+    )
+    return f"none: no Workload was applied (api-mode={mode_given or 'auto'})"
+
+
 def run(options: Options, log: StepLogger) -> int:
     output = _text(options, "output") or contract.WORKLOAD_CR_FILE
+    descriptor: Path | None = None
     try:
+        check_output_path(output)
+        profile = _profile(options)
+        _mode, settings = _api_settings(options, profile, log)
         built = build(options, log)
+        descriptor = built.descriptor
         _check_output(output, built.descriptor)
-        if _text(options, "api_mode") not in ("", "off"):
+        where = "stdout" if output == STDOUT else output
+        if settings is not None:
             from steps.generate_workload import api
 
-            api.publish(built.cr, from_source=built.descriptor is not None, options=options, log=log)
+            # A run killed during the API call must not leave an earlier run's CR behind.
+            remove_stale_output(output, log, descriptor=descriptor)
+            delivery = api.publish(
+                built.cr, from_source=built.descriptor is not None, options=options, log=log, settings=settings
+            )
+        else:
+            delivery = _no_delivery(_text(options, "api_mode").strip().lower(), profile, where, log)
         if output == STDOUT:
             sys.stdout.write(built.text)
             sys.stdout.flush()
-            where = "stdout"
         else:
-            atomic_write(output, built.text)
-            where = output
+            try:
+                atomic_write(output, built.text)
+            except OSError as error:
+                raise StepError(f"{_label('output')}: cannot write {output}: {safefs.reason(error)}") from None
     except BaseException:
-        remove_stale_output(output, log)
+        remove_stale_output(output, log, descriptor=descriptor)
         raise
     source = built.descriptor_shown or "no descriptor (basic workload)"
     workload = built.workload
     log.info(
         f"Workload CR written to {where}: {workload.name} in namespace {workload.namespace}, {built.profile.name}, "
-        f"from {source}; {workload.summary()} ({len(built.text.encode())} bytes)"
+        f"from {source}; {workload.summary()} ({len(built.text.encode())} bytes); delivery: {delivery}"
     )
     return 0
 
 
+def _output_of_unparsed(argv: Sequence[str] | None, environ: Mapping[str, str] | None) -> str:
+    """The output path when the options could not be parsed (an unknown flag, a missing value)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    given = flag_values(args, ("--output-path", "-o"))
+    env = os.environ if environ is None else environ
+    return (given[-1] if given else "") or env.get("WORKLOAD_CR_OUTPUT", "") or contract.WORKLOAD_CR_FILE
+
+
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     def step(log: StepLogger) -> int:
-        options = parse_options(PROG, DESCRIPTION, OPTIONS, argv, environ)
+        try:
+            options = parse_options(PROG, DESCRIPTION, OPTIONS, argv, environ)
+        except BaseException:
+            remove_stale_output(_output_of_unparsed(argv, environ), log)
+            raise
         return run(options, log)
 
     return run_step(contract.STEP_GENERATE_WORKLOAD, step)

@@ -6,7 +6,22 @@ from steps.common import contract
 from steps.common.cli import Option
 
 PROFILES = ("openchoreo-1.x", "openchoreo-0.17")
-API_MODES = ("off", "workloads", "legacy")
+# How the CR is delivered. `auto` (the default) follows the profile: openchoreo-1.x -> `workloads` (nothing reads
+# the workload-cr output since OpenChoreo 1.0), openchoreo-0.17 -> the output contract only (its controller reads
+# workload-cr). `off` only writes the CR (GitOps, dry runs).
+API_MODE_AUTO = "auto"
+API_MODE_OFF = "off"
+API_MODES = (API_MODE_AUTO, "workloads", "legacy", API_MODE_OFF)
+AUTO_API_MODE = {"openchoreo-1.x": "workloads", "openchoreo-0.17": API_MODE_OFF}
+
+
+def effective_api_mode(given: str, profile: str) -> str | None:
+    """The API mode `given` (option text) means for `profile`; None when `given` is not a mode."""
+    mode = given.strip().lower() or API_MODE_AUTO
+    if mode not in API_MODES:
+        return None
+    return AUTO_API_MODE.get(profile, API_MODE_OFF) if mode == API_MODE_AUTO else mode
+
 
 OPTIONS: list[Option] = [
     Option("image", ("--image",), "IMAGE", "the published image reference", required=True, param="image"),
@@ -67,13 +82,14 @@ OPTIONS: list[Option] = [
         default="1048576",
         param="workload-cr-max-bytes",
     ),
-    # API contract (off unless configured). Secrets come from mounted files or env, never from parameters.
+    # API contract. Secrets come from mounted files or env, never from parameters.
     Option(
         "api_mode",
         ("--api-mode",),
         "API_MODE",
-        f"deliver through the API server: {' | '.join(API_MODES)}",
-        default="off",
+        f"delivery: {' | '.join(API_MODES)} (auto: workloads on openchoreo-1.x, the workload-cr output only on "
+        "openchoreo-0.17; off: write the CR without applying it)",
+        default=API_MODE_AUTO,
         param="api-mode",
     ),
     Option(

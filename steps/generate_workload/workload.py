@@ -7,12 +7,12 @@ and file:line (see the README's table of differences). Warnings go to `warn`.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from steps.generate_workload import safefs
 from steps.generate_workload.descriptor import (
     DEndpoint,
     DEndpointDependency,
@@ -73,6 +73,8 @@ class FileReader:
         joined = os.path.normpath(os.path.join(str(self.base_dir), relative.lstrip("/")))
         root = os.path.normpath(str(self.root))
         shown = f"{relative!r}"
+        if "\0" in relative:
+            raise DescriptorError(mark, field, f"{shown} contains a NUL character; refusing to read it")
         if os.path.commonpath([root, joined]) != root:
             raise DescriptorError(mark, field, f"{shown} resolves outside the source root; refusing to read it")
         real = os.path.realpath(joined)
@@ -82,19 +84,14 @@ class FileReader:
                 mark, field, f"{shown} is a symlink that leads outside the source root; refusing to read it"
             )
         try:
-            size = os.stat(real).st_size
-            if os.path.isdir(real):
-                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-            if size > self.max_bytes:
-                raise DescriptorError(
-                    mark, field, f"{what} {self.display(joined)} is {size} bytes, above --max-bytes {self.max_bytes}"
-                )
-            with open(real, "rb") as handle:
-                data = handle.read(self.max_bytes + 1)
-        except OSError as error:
-            reason = os.strerror(error.errno) if error.errno else str(error)
+            data = safefs.read_regular(real, self.max_bytes)
+        except safefs.TooLarge as error:
             raise DescriptorError(
-                mark, field, f"failed to read {what} {self.display(joined)}: {reason.lower()}"
+                mark, field, f"{what} {self.display(joined)} is {error.size} bytes, above --max-bytes {self.max_bytes}"
+            ) from None
+        except OSError as error:
+            raise DescriptorError(
+                mark, field, f"failed to read {what} {self.display(joined)}: {safefs.reason(error)}"
             ) from None
         # Go keeps the bytes; encoding/json turns invalid UTF-8 into U+FFFD when the CR is written.
         return data.decode("utf-8", errors="replace")
