@@ -28,7 +28,7 @@ cached_build() {
         # Module cache copies are read-only; make them removable before removing the run's directory.
         trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
         started=$SECONDS
-        echo "building $name (log of this run: $work; removed afterwards)" >&2
+        echo "building $name in $work (removed afterwards)" >&2
         "$builder" "$work" "$work/$name" "$@" >&2
         chmod 0755 "$work/$name"
         mv -f "$work/$name" "$bin"
@@ -41,9 +41,13 @@ cached_build() {
 
 # module_dir MODULE@VERSION: download a module through the proxy and print its (read-only) directory.
 module_dir() {
-  local dir
-  dir=$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-  [[ -n "$dir" && -d "$dir" ]] || { echo "go mod download $1 gave no directory" >&2; return 1; }
+  local answer dir
+  answer=$(go mod download -json "$1" || true)
+  dir=$(python3 -c 'import json, sys; print(json.loads(sys.argv[1] or "{}").get("Dir", ""))' "$answer")
+  if [[ -z "$dir" || ! -d "$dir" ]]; then
+    echo "go mod download $1 failed: $(python3 -c 'import json, sys; print(json.loads(sys.argv[1] or "{}").get("Error", "no directory"))' "$answer")" >&2
+    return 1
+  fi
   echo "$dir"
 }
 
