@@ -73,7 +73,7 @@ def test_every_socket_is_on_loopback(real_openchoreo: RealOpenChoreo) -> None:
 def test_a_component_that_cannot_start_fails_with_one_line_and_its_log(
     real_openchoreo_binaries: ClusterBinaries, tmp_path: Path
 ) -> None:
-    broken = tmp_path / "openchoreo-api"
+    broken = tmp_path / real_openchoreo_binaries.openchoreo_api.name
     broken.write_text("#!/bin/sh\necho 'simulated start-up failure: no route to the identity provider' >&2\nexit 3\n")
     broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
     binaries = ClusterBinaries(real_openchoreo_binaries.etcd, real_openchoreo_binaries.kube_apiserver, broken)

@@ -42,9 +42,6 @@ from tests.support.oauth_issuer import OAuthIssuer
 from tests.support.paths import ROOT
 
 OPENCHOREO_MODULE = "github.com/openchoreo/openchoreo"
-OPENCHOREO_VERSION = "v1.2.3"
-KUBERNETES_VERSION = "v1.36.3"
-ETCD_VERSION = "v3.6.5"
 BUILD_SCRIPT = ROOT / "scripts" / "cluster" / "build.sh"
 
 PUBLISHER_CLIENT_ID = "openchoreo-workload-publisher-client"
@@ -65,9 +62,15 @@ class ClusterSetupError(RuntimeError):
 
 @dataclass(frozen=True)
 class ClusterBinaries:
+    """Paths named <name>-<version> by scripts/cluster/build.sh, the one place the versions are chosen."""
+
     etcd: Path
     kube_apiserver: Path
     openchoreo_api: Path
+
+    @property
+    def openchoreo_version(self) -> str:
+        return self.openchoreo_api.name.removeprefix("openchoreo-api-")
 
 
 def _go_env() -> dict[str, str]:
@@ -96,10 +99,10 @@ def build_binaries() -> ClusterBinaries:
     return ClusterBinaries(etcd=paths[0], kube_apiserver=paths[1], openchoreo_api=paths[2])
 
 
-def openchoreo_module_dir() -> Path:
+def openchoreo_module_dir(version: str) -> Path:
     """OpenChoreo's module in the Go module cache (downloaded through the proxy if needed)."""
     result = subprocess.run(
-        ["go", "mod", "download", "-json", f"{OPENCHOREO_MODULE}@{OPENCHOREO_VERSION}"],
+        ["go", "mod", "download", "-json", f"{OPENCHOREO_MODULE}@{version}"],
         capture_output=True,
         text=True,
         check=False,
@@ -110,7 +113,7 @@ def openchoreo_module_dir() -> Path:
         directory = Path(json.loads(result.stdout)["Dir"])
     except (ValueError, KeyError) as error:
         raise ClusterSetupError(
-            f"gate 1: go mod download {OPENCHOREO_MODULE}@{OPENCHOREO_VERSION} failed: "
+            f"gate 1: go mod download {OPENCHOREO_MODULE}@{version} failed: "
             f"{(result.stderr or result.stdout).strip()[:500]}"
         ) from error
     return directory
@@ -374,7 +377,7 @@ class RealOpenChoreo:
         self.timings["total"] = time.monotonic() - started
 
     def _apply_crds(self) -> list[str]:
-        bases = openchoreo_module_dir() / "config" / "crd" / "bases"
+        bases = openchoreo_module_dir(self.binaries.openchoreo_version) / "config" / "crd" / "bases"
         files = sorted(bases.glob("*.yaml"))
         if not files:
             raise ClusterSetupError(f"gate 1: no CRDs in {bases}")
