@@ -466,6 +466,34 @@ def test_server_down_exits_transient(backend: Backend, backend_secret: Path) -> 
     assert "gave up after 3 attempt(s)" in str(error)
 
 
+def test_the_step_entry_point_delivers_the_workload(backend: Backend, backend_secret: Path, tmp_path: Path) -> None:
+    """`python -m steps.generate_workload --api-mode workloads …` as the template runs it, for a repository without
+    a descriptor: the CR file is written, the Workload stored, the run annotated, no secret in the output."""
+    source = tmp_path / "source"
+    source.mkdir()
+    output = tmp_path / "workload-cr.yaml"
+    env = {key: value for key, value in os.environ.items() if not key.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "127.0.0.1"
+    argv = [
+        sys.executable, "-m", "steps.generate_workload",
+        "--image", IMAGE, "-n", backend.namespace, "-p", PROJECT, "-c", COMPONENT,
+        "--source-dir", str(source), "--output-path", str(output),
+        "--api-mode", "workloads", "--api-server-url", backend.url, "--oauth-token-url", backend.token_url,
+        "--oauth-client-secret-file", str(backend_secret), "--run-name", RUN, "--api-retry-backoff", "0",
+    ]  # fmt: skip
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert output.is_file()
+    stored = backend.workload(NAME)
+    assert stored is not None
+    assert stored["spec"]["container"]["image"] == IMAGE
+    assert stored["spec"]["owner"] == {"projectName": PROJECT, "componentName": COMPONENT}
+    annotations = run_annotations(backend)
+    assert annotations[ANNOTATION_FROM_SOURCE] == "false"
+    assert json.loads(annotations[ANNOTATION_WORKLOAD])["spec"]["container"]["image"] == IMAGE
+    assert backend.client_secret not in result.stdout + result.stderr
+
+
 # ------------------------------------------------------------------------- the same requests on the wire (fake)
 
 
