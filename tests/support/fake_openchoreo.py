@@ -482,9 +482,9 @@ class FakeOpenChoreo:
             return None, (400, "can't decode JSON body: json: cannot unmarshal array into Go value of type Workload\n")
         spec = body.get("spec")
         if isinstance(spec, dict):
-            for error in self._validator.iter_errors(spec):
-                if error.validator == "type" and error.instance is not None:
-                    return None, (400, f"can't decode JSON body: {_go_decode_error(error)}\n")
+            for problem in self._validator.iter_errors(spec):
+                if problem.validator == "type" and problem.instance is not None:
+                    return None, (400, f"can't decode JSON body: {_go_decode_error(problem)}\n")
             body["spec"] = _prune(spec, self._spec_schema)
         return body, None
 
