@@ -7,33 +7,31 @@
 #       CLI does not build from the module zip (ui/embed.go needs ui/dist). The proxy serves v4.0.5 as the newest
 #       v4 version (v4.1.x: "not available"), so the oracle is v4.0.5 while the pack targets v4.1.2.
 #       Cold build (2 CPUs): ~30 s of downloads + ~3-4 min of compiling; warm: well under a second.
+#       Overlapping runs are safe (scripts/lib/cached-build.sh: lock, a temp dir per run, atomic rename).
 # occ:  OpenChoreo's CLI, delegated to scripts/build-occ.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/cached-build.sh
+source scripts/lib/cached-build.sh
 CACHE=${PACK_ORACLE_DIR:-/root/.cache/pack-oracles}
 ARGO_VERSION=${PACK_ARGO_ORACLE_VERSION:-v4.0.5}
 what=${1:-all}
-export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+ARGO_MAIN=$PWD/scripts/oracles/argo-lint-offline/main.go
 
-build_argo() {
-  local bin="$CACHE/argo-lint-offline-$ARGO_VERSION"
-  if [[ ! -x "$bin" ]]; then
-    local mod="$CACHE/argo-lint-offline-$ARGO_VERSION.mod"
-    rm -rf "$mod" && mkdir -p "$mod"
-    cp scripts/oracles/argo-lint-offline/main.go "$mod/main.go"
-    # `go install pkg@version` fails on the proxy's deprecation lookup here; a throwaway module works.
-    (cd "$mod" && go mod init argolintoracle >/dev/null 2>&1 \
-      && go get "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION" >/dev/null 2>&1 \
-      && go build -o "$bin.tmp" . && mv "$bin.tmp" "$bin") >&2
-  fi
-  echo "$bin"
+build_argo() { # WORKDIR OUTPUT
+  cp "$ARGO_MAIN" "$1/main.go"
+  cd "$1"
+  # `go install pkg@version` fails on the proxy's deprecation lookup here; a throwaway module works.
+  go mod init argolintoracle >/dev/null 2>&1
+  go get "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION"
+  go build -trimpath -o "$2" .
 }
 
 case "$what" in
-  argo) build_argo ;;
+  argo) cached_build "$CACHE" "argo-lint-offline-$ARGO_VERSION" build_argo ;;
   occ) bash scripts/build-occ.sh ;;
   all)
-    build_argo
+    cached_build "$CACHE" "argo-lint-offline-$ARGO_VERSION" build_argo
     if [[ -f scripts/build-occ.sh ]]; then bash scripts/build-occ.sh; fi
     ;;
   *) echo "usage: $0 [argo|occ|all]" >&2; exit 2 ;;

@@ -19,6 +19,8 @@ echo "== static checks"
 "$BIN/mypy"
 echo "== test oracles (upstream occ and argo lint, built from the Go module proxy; cached)"
 bash scripts/build-oracles.sh all
+# Gate 1 of the real-system tier (issue 12): its tests run in the pytest run below (marker `cluster`).
+bash scripts/cluster/require-binaries.sh
 echo "== local images"
 "$PY" -m hera_workflows images build --local-base
 echo "== CNB lifecycle (Go module proxy; cached) and the local test builder for the buildpacks tests"

@@ -15,8 +15,8 @@ from tests.support import reference
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
-# Fixtures shared across modules: the real registries on 127.0.0.1.
-pytest_plugins = ["tests.support.registry"]
+# Fixtures shared across modules: the real registries on 127.0.0.1; the real OpenChoreo API server (issue 12).
+pytest_plugins = ["tests.support.registry", "tests.support.cluster"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -1,11 +1,15 @@
 """An OpenChoreo API server and OAuth2 token endpoint on 127.0.0.1, for the generate-workload-cr API tests.
 
-A stand-in: the real control plane needs Kubernetes, which cannot run on this machine. It follows the route
-semantics read from OpenChoreo's source (contract §5): the token endpoint (client_secret_post form fields),
-POST/GET/PUT workloads (400 unknown component, 409 exists, 422 invalid against the real v1.2.3 Workload CRD,
-404 missing), GET/PUT workflowruns with resourceVersion conflicts, and the ≤0.17 legacy upsert route.
-Faults can be injected per route: HTTP statuses (e.g. 503) and dropped connections. Every request is recorded
-with its method, path, headers and body so tests assert exactly what was sent.
+A stand-in for the fault-injection and wire-level tests; the contract tests also run against the real
+`openchoreo-api` v1.2.3 (tests/support/real_openchoreo.py), and where the two answered differently this fake was
+corrected to the real answers (issue 12, gate 1): the token endpoint (client_secret_post form fields), POST/GET/PUT
+workloads (400 unknown component, 409 exists, 422 with the kube-apiserver's field errors for the real v1.2.3
+Workload CRD, 404 missing, 400 plain text for an undecodable body, 500 for an empty name, unknown fields dropped),
+GET/PUT workflowruns (the server merges labels, annotations and spec into the current object: no resourceVersion,
+no 409), 401 in the JWT middleware's `{"error": CODE, "message": ...}` shape, 403 for a client no role binding
+names, and the ≤0.17 legacy upsert route. Faults can be injected per route: HTTP statuses (e.g. 503) and dropped
+connections. Every request is recorded with its method, path, headers and body so tests assert exactly what was
+sent.
 
 TLS: `make_tls_files()` creates a throwaway CA and a server certificate for 127.0.0.1 with the `openssl` CLI.
 """
@@ -22,6 +26,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -116,26 +121,36 @@ class Fault:
     hits: int = 0
 
 
+def _api_metadata(
+    name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str], uid: str
+) -> dict[str, Any]:
+    """Object metadata as openchoreo-api v1.2.3 answers it: no resourceVersion (its models drop it), empty label
+    and annotation maps left out, a uid and a creationTimestamp."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "uid": uid, "creationTimestamp": _CREATED}
+    if labels:
+        metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return metadata
+
+
+_CREATED = "2026-01-01T00:00:00Z"
+
+
 @dataclass
 class WorkflowRun:
     name: str
     namespace: str
-    resource_version: int = 1
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     spec: dict[str, Any] = field(default_factory=dict)
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
 
     def document(self) -> dict[str, Any]:
         return {
             "apiVersion": "openchoreo.dev/v1alpha1",
             "kind": "WorkflowRun",
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "resourceVersion": str(self.resource_version),
-                "labels": dict(self.labels),
-                "annotations": dict(self.annotations),
-            },
+            "metadata": _api_metadata(self.name, self.namespace, self.labels, self.annotations, self.uid),
             "spec": copy.deepcopy(self.spec),
             "status": {"conditions": [{"type": "WorkflowRunning", "status": "True"}]},
         }
@@ -148,6 +163,87 @@ def _workload_spec_validator() -> jsonschema.protocols.Validator:
     schema = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     return cls(schema)
+
+
+def _go_value(value: Any) -> str:
+    """A bad value as the kube-apiserver prints it in a field error (Go's %v for numbers, %q for strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    return '"object"' if isinstance(value, dict) else '"array"' if isinstance(value, list) else "null"
+
+
+def _kubernetes_field_error(error: jsonschema.ValidationError) -> str:
+    """`spec.x.y: <detail>` in the kube-apiserver's words for the schema keywords the Workload CRD uses."""
+    path = "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    keyword, limit, value = error.validator, error.validator_value, error.instance
+    if keyword == "required":
+        missing = error.message.split("'")[1]
+        return f"{path}.{missing}: Required value"
+    if keyword == "maxLength":
+        return f"{path}: Too long: may not be more than {limit} bytes"
+    if keyword in ("maxItems", "maxProperties"):
+        return f"{path}: Too many: {len(value)}: must have at most {limit} items"
+    if keyword == "enum":
+        return f"{path}: Unsupported value: {_go_value(value)}: supported values: " + ", ".join(
+            json.dumps(item) for item in limit
+        )
+    details = {
+        "maximum": f"{path} in body should be less than or equal to {limit}",
+        "minimum": f"{path} in body should be greater than or equal to {limit}",
+        "minLength": f"{path} in body should be at least {limit} chars long",
+        "pattern": f"{path} in body should match '{limit}'",
+        "type": f"{path} in body must be of type {limit}: {_go_value(value)}",
+        "minItems": f"{path} in body should have at least {limit} items",
+    }
+    return f"{path}: Invalid value: {_go_value(value)}: {details.get(str(keyword), error.message)}"
+
+
+# Schema failures after which the API server does not evaluate the CRD's CEL rules (apiextensions' hasBlockingErr).
+_BLOCKING_KEYWORDS = {"enum", "required", "type", "maxLength", "maxItems", "maxProperties"}
+_CEL_SKIPPED = (
+    "some validation rules were not checked because the object was invalid; correct the existing errors to "
+    "complete validation"
+)
+
+
+def _workload_document(
+    namespace: str, name: str, labels: dict[str, str], annotations: dict[str, str], spec: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "openchoreo.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": _api_metadata(name, namespace, labels, annotations, str(uuid.uuid4())),
+        "spec": spec,
+        "status": {},
+    }
+
+
+def _prune(value: Any, schema: dict[str, Any]) -> Any:
+    """Drop the fields the schema does not declare, as decoding into OpenChoreo's Go types does."""
+    if isinstance(value, dict):
+        if schema.get("x-kubernetes-preserve-unknown-fields"):
+            return value
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            return {key: _prune(item, properties[key]) for key, item in value.items() if key in properties}
+        additional = schema.get("additionalProperties")
+        if isinstance(additional, dict):
+            return {key: _prune(item, additional) for key, item in value.items()}
+        return value
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_prune(item, schema["items"]) for item in value]
+    return value
+
+
+def _go_decode_error(error: jsonschema.ValidationError) -> str:
+    kinds = {str: "string", bool: "bool", int: "number", float: "number", dict: "object", list: "array"}
+    path = ".".join(str(p) for p in error.absolute_path if not isinstance(p, int))
+    kind = kinds.get(type(error.instance), "value")
+    return f"json: cannot unmarshal {kind} into Go struct field spec.{path} of type {error.validator_value}"
 
 
 class FakeOpenChoreo:
@@ -164,9 +260,13 @@ class FakeOpenChoreo:
         api_host: str | None = None,
         oauth_host: str | None = None,
         echo_secrets_in_errors: bool = False,
+        unbound_clients: dict[str, str] | None = None,
     ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        # Clients the IdP authenticates but no ClusterAuthzRoleBinding grants anything: the API answers 403.
+        self.unbound_clients = dict(unbound_clients or {})
+        self.token_clients: dict[str, str] = {}  # token -> the client id it was issued to (its `sub`)
         self.required_scope = required_scope
         self.legacy_token = legacy_token
         self.api_host = api_host
@@ -181,11 +281,11 @@ class FakeOpenChoreo:
         self.valid_tokens: set[str] = set()
         self.issued_tokens: list[str] = []
         self.issue_expired_tokens = 0  # the next N tokens are issued already expired (the API answers 401)
-        self.run_conflicts = 0  # the next N WorkflowRun PUTs race with a controller status update
         self.faults: list[Fault] = []
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._validator = _workload_spec_validator()
+        self._spec_schema: dict[str, Any] = self._validator.schema
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -201,12 +301,12 @@ class FakeOpenChoreo:
         return run
 
     def put_workload(self, namespace: str, document: dict[str, Any]) -> None:
-        stored = copy.deepcopy(document)
-        stored.setdefault("apiVersion", "openchoreo.dev/v1alpha1")
-        stored.setdefault("kind", "Workload")
-        stored["metadata"]["namespace"] = namespace
-        stored["metadata"].setdefault("resourceVersion", "1")
-        self.workloads[(namespace, stored["metadata"]["name"])] = stored
+        """A Workload created directly in the cluster (UI, kubectl): stored as given, no labels added."""
+        metadata = document.get("metadata") or {}
+        self.workloads[(namespace, metadata["name"])] = _workload_document(
+            namespace, metadata["name"], metadata.get("labels") or {}, metadata.get("annotations") or {},
+            copy.deepcopy(document.get("spec") or {}),
+        )  # fmt: skip
 
     def inject(
         self,
@@ -299,7 +399,8 @@ class FakeOpenChoreo:
         form = request.form()
         if form.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
-        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+        known = {self.client_id: self.client_secret, **self.unbound_clients}
+        if form.get("client_id") not in known or form.get("client_secret") != known[form.get("client_id", "")]:
             description = "client authentication failed"
             if self.echo_secrets_in_errors:
                 description += f" for secret {form.get('client_secret')!r}"
@@ -308,6 +409,7 @@ class FakeOpenChoreo:
             return 400, {"error": "invalid_scope", "error_description": f"scope {self.required_scope!r} required"}
         token = f"fake-access-token-{next(self._counter)}-{'x' * 24}"
         self.issued_tokens.append(token)
+        self.token_clients[token] = form["client_id"]
         if self.issue_expired_tokens > 0:
             self.issue_expired_tokens -= 1
         else:
@@ -315,10 +417,16 @@ class FakeOpenChoreo:
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
 
     def _unauthorized(self, request: RecordedRequest) -> tuple[int, Any]:
-        message = "invalid or expired token"
-        if self.echo_secrets_in_errors:
-            message += f" ({request.headers.get('authorization')})"
-        return 401, {"error": message, "code": "UNAUTHORIZED"}
+        """openchoreo-api's JWT middleware: `error` is a code, `message` the text (not the handlers' shape)."""
+        if "authorization" not in request.headers:
+            return 401, {"error": "MISSING_TOKEN", "message": "missing or invalid authentication token"}
+        code = "INVALID_TOKEN"
+        if self.echo_secrets_in_errors:  # a hostile server quoting the credentials back where they are shown
+            code += f" ({request.headers.get('authorization')})"
+        return 401, {"error": code, "message": "invalid or expired token"}
+
+    def _forbidden(self, request: RecordedRequest) -> tuple[int, Any]:
+        return 403, {"error": "You do not have permission to perform this operation", "code": "FORBIDDEN"}
 
     def _api(self, request: RecordedRequest) -> tuple[int, Any]:
         if not self._host_ok(request, self.api_host):
@@ -331,6 +439,8 @@ class FakeOpenChoreo:
             return self._legacy(request, *map(unquote, match.groups()))
         if token not in self.valid_tokens:
             return self._unauthorized(request)
+        if self.token_clients.get(token) in self.unbound_clients:
+            return self._forbidden(request)
         if (match := _WORKLOADS.match(request.path)) is not None and request.method == "POST":
             return self._create_workload(request, unquote(match.group(1)))
         if (match := _WORKLOAD.match(request.path)) is not None:
@@ -360,97 +470,95 @@ class FakeOpenChoreo:
             return None
         return body if isinstance(body, dict) else None
 
-    def _invalid(self, spec: Any, name: str) -> tuple[int, Any] | None:
-        errors = sorted(self._validator.iter_errors(spec), key=lambda e: list(e.absolute_path))
-        if not errors:
+    def _decode(self, request: RecordedRequest) -> tuple[dict[str, Any] | None, tuple[int, Any] | None]:
+        """openchoreo-api decodes the body into its Go types first: malformed JSON or a value of the wrong JSON
+        type is a 400 with a plain-text body (Go's wording; its struct and type names approximated here), and
+        fields the types do not have are silently dropped (here: pruned against the CRD schema)."""
+        try:
+            body = request.json()
+        except ValueError as error:
+            return None, (400, f"can't decode JSON body: {error}\n")
+        if not isinstance(body, dict):
+            return None, (400, "can't decode JSON body: json: cannot unmarshal array into Go value of type Workload\n")
+        spec = body.get("spec")
+        if isinstance(spec, dict):
+            for problem in self._validator.iter_errors(spec):
+                if problem.validator == "type" and problem.instance is not None:
+                    return None, (400, f"can't decode JSON body: {_go_decode_error(problem)}\n")
+            body["spec"] = _prune(spec, self._spec_schema)
+        return body, None
+
+    def _invalid(self, spec: Any, extra: list[str] | None = None) -> tuple[int, Any] | None:
+        """The real server's 422: the kube-apiserver's field errors for the CRD schema, each `field: detail`, joined
+        by "; " (openchoreo-api's ExtractValidationMessage), no object-name prefix and no details list. `extra`
+        are CEL rule failures, which the API server checks only when no error blocks them."""
+        errors = sorted(self._validator.iter_errors(spec), key=lambda e: [str(p) for p in e.absolute_path])
+        causes = [_kubernetes_field_error(error) for error in errors]
+        if any(error.validator in _BLOCKING_KEYWORDS for error in errors):
+            causes.append(f"<nil>: Invalid value: null: {_CEL_SKIPPED}")
+        elif extra:
+            causes.extend(extra)
+        if not causes:
             return None
-        details = [
-            {"field": "spec." + ".".join(str(p) for p in error.absolute_path), "message": error.message}
-            for error in errors
-        ]
-        message = f'Workload.openchoreo.dev "{name}" is invalid: ' + "; ".join(
-            f"{d['field']}: {d['message']}" for d in details
-        )
-        return 422, {"error": message, "code": "UNPROCESSABLE_CONTENT", "details": details}
+        return 422, {"error": "; ".join(causes), "code": "UNPROCESSABLE_CONTENT"}
 
     def _create_workload(self, request: RecordedRequest, namespace: str) -> tuple[int, Any]:
-        body = self._body(request)
+        body, failure = self._decode(request)
         if body is None:
-            return 400, {"error": "invalid request body", "code": "BAD_REQUEST"}
+            return failure or (400, "can't decode JSON body\n")
         metadata = body.get("metadata") or {}
         name = metadata.get("name")
-        if not name:
-            return 400, {"error": "metadata.name is required", "code": "BAD_REQUEST"}
         spec = body.get("spec") or {}
         owner = spec.get("owner") or {}
+        if not owner.get("componentName") or not name:
+            # The real server looks the empty name up in the cluster; the client library refuses: a 500.
+            return 500, {"error": "Internal server error", "code": "INTERNAL_ERROR"}
         if owner.get("componentName") not in self.components.get(namespace, {}):
             return 400, {"error": "Referenced component not found", "code": "BAD_REQUEST"}
         if (namespace, name) in self.workloads:
             return 409, {"error": "Workload already exists", "code": "CONFLICT"}
-        if (invalid := self._invalid(spec, name)) is not None:
+        if (invalid := self._invalid(spec)) is not None:
             return invalid
         labels = dict(metadata.get("labels") or {})
         labels[LABEL_PROJECT] = owner.get("projectName", "")
         labels[LABEL_COMPONENT] = owner.get("componentName", "")
-        stored = {
-            "apiVersion": "openchoreo.dev/v1alpha1",
-            "kind": "Workload",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": labels,
-                "annotations": dict(metadata.get("annotations") or {}),
-                "resourceVersion": "1",
-            },
-            "spec": spec,
-        }
+        stored = _workload_document(namespace, name, labels, metadata.get("annotations") or {}, spec)
         self.workloads[(namespace, name)] = stored
         return 201, copy.deepcopy(stored)
 
     def _replace_workload(self, request: RecordedRequest, namespace: str, name: str) -> tuple[int, Any]:
+        body, failure = self._decode(request)
+        if body is None:
+            return failure or (400, "can't decode JSON body\n")
         existing = self.workloads.get((namespace, name))
         if existing is None:
             return 404, {"error": "Workload not found", "code": "NOT_FOUND"}
-        body = self._body(request)
-        if body is None:
-            return 400, {"error": "invalid request body", "code": "BAD_REQUEST"}
         spec = body.get("spec") or {}
-        if (invalid := self._invalid(spec, name)) is not None:
+        owner_changed = spec.get("owner") != existing["spec"].get("owner")
+        immutable = ["spec.owner: Invalid value: spec.owner is immutable"] if owner_changed else []
+        if (invalid := self._invalid(spec, immutable)) is not None:
             return invalid
-        if spec.get("owner") != existing["spec"].get("owner"):
-            return 422, {
-                "error": f'Workload.openchoreo.dev "{name}" is invalid: spec.owner: Invalid value: '
-                "spec.owner is immutable",
-                "code": "UNPROCESSABLE_CONTENT",
-            }
+        # Only spec, labels and annotations are taken from the body (resourceVersion is ignored: no 409 here).
         metadata = body.get("metadata") or {}
         labels = dict(metadata.get("labels") or {})
         labels[LABEL_PROJECT] = existing["spec"]["owner"].get("projectName", "")
         labels[LABEL_COMPONENT] = existing["spec"]["owner"].get("componentName", "")
-        existing["spec"] = spec
-        existing["metadata"]["labels"] = labels
-        existing["metadata"]["annotations"] = dict(metadata.get("annotations") or {})
-        existing["metadata"]["resourceVersion"] = str(int(existing["metadata"]["resourceVersion"]) + 1)
-        return 200, copy.deepcopy(existing)
+        replaced = _workload_document(namespace, name, labels, metadata.get("annotations") or {}, spec)
+        replaced["metadata"]["uid"] = existing["metadata"]["uid"]
+        self.workloads[(namespace, name)] = replaced
+        return 200, copy.deepcopy(replaced)
 
     def _update_run(self, request: RecordedRequest, run: WorkflowRun) -> tuple[int, Any]:
+        """v1.2.3 re-reads the run and retries its own update on conflict (the controller keeps writing the
+        status), taking only labels, annotations and spec from the body: the client's resourceVersion is ignored
+        and it never sees a 409 (inject one to test a client's retry)."""
         body = self._body(request)
         if body is None:
-            return 400, {"error": "invalid request body", "code": "BAD_REQUEST"}
-        if self.run_conflicts > 0:
-            self.run_conflicts -= 1
-            run.resource_version += 1  # the controller updated the status in between
+            return 400, "can't decode JSON body\n"
         metadata = body.get("metadata") or {}
-        sent_version = metadata.get("resourceVersion")
-        if sent_version is not None and str(sent_version) != str(run.resource_version):
-            return 409, {
-                "error": "the object has been modified; please apply your changes to the latest version",
-                "code": "CONFLICT",
-            }
         run.labels = dict(metadata.get("labels") or {})
         run.annotations = dict(metadata.get("annotations") or {})
         run.spec = copy.deepcopy(body.get("spec") or {})
-        run.resource_version += 1
         return 200, run.document()
 
     def _legacy(self, request: RecordedRequest, namespace: str, project: str, component: str) -> tuple[int, Any]:
