@@ -23,9 +23,15 @@ import yaml
 from hera_workflows import images
 from hera_workflows.podrun import PodResult, run_pod
 from steps.common import contract
-from tests.support.containers import container_registry, push_local_image, require_image, step_template, tiny_image
+from tests.support.containers import (
+    container_registry,
+    pipeline_variables,
+    push_local_image,
+    require_image,
+    step_template,
+    tiny_image,
+)
 from tests.support.gitserver import HttpGitServer, git
-from tests.support.paths import TEMPLATES
 from tests.support.registry import Registry
 
 pytestmark = pytest.mark.docker
@@ -38,12 +44,6 @@ RUN echo "built by buildah" > /built.txt
 ENTRYPOINT ["/bin/sh", "/hello.sh"]
 """
 HELLO = 'echo "hello from the pushed image: $(cat /built.txt)"\n'
-PIPELINE_DEFAULTS = {
-    p["name"]: p.get("value", "")
-    for p in yaml.safe_load((TEMPLATES / "pipelines" / "dockerfile-builder.yaml").read_text())["spec"]["arguments"][
-        "parameters"
-    ]
-}
 
 
 @dataclass
@@ -70,7 +70,7 @@ class Pipeline:
         tpl = step_template(file, template)
         # as inside the dockerfile-builder pipeline: its workflow parameters (the step inputs' fallbacks) with
         # their defaults, then the inputs given here
-        variables = {f"workflow.parameters.{k}": v for k, v in PIPELINE_DEFAULTS.items()}
+        variables = pipeline_variables("dockerfile-builder")
         variables |= {f"inputs.parameters.{k}": v for k, v in inputs.items()}
         result = run_pod(
             tpl,

@@ -16,7 +16,7 @@ import yaml
 
 from hera_workflows import builder_image, images
 from hera_workflows.podrun import PodResult, run_pod
-from tests.support.containers import push_local_image, require_image
+from tests.support.containers import pipeline_variables, push_local_image, require_image
 from tests.support.paths import ROOT
 from tests.support.registry import Registry, free_port
 
@@ -85,8 +85,10 @@ def run_step(
     *,
     secrets: dict[str, Path] | None = None,
 ) -> PodResult:
-    """Run template step[1] of templates/steps/<step[0]> (as rendered into `templates`) as a pod."""
-    variables = {f"inputs.parameters.{k}": v for k, v in inputs.items()}
+    """Run template step[1] of templates/steps/<step[0]> (as rendered into `templates`) as a pod, as inside the
+    paketo-buildpacks-builder pipeline (its workflow parameters are the inputs' fallbacks)."""
+    variables = pipeline_variables("paketo-buildpacks-builder", templates)
+    variables |= {f"inputs.parameters.{k}": v for k, v in inputs.items()}
     tpl = template(templates, *step)
     mounts = {"workspace": workspace, "secrets": secrets or {}}
     return run_pod(tpl, variables, mounts, name=step[1], client=client)

@@ -46,6 +46,15 @@ def step_template(file: str, name: str) -> dict[str, Any]:
     raise LookupError(f"template {name} not found in {path}")
 
 
+def pipeline_variables(pipeline: str, templates: Path = TEMPLATES) -> dict[str, str]:
+    """The `workflow.parameters.*` a step template sees inside `pipeline` (its arguments with their defaults): the
+    fallbacks of the step inputs an OpenChoreo caller passes only as workflow parameters."""
+    document = yaml.safe_load((templates / "pipelines" / f"{pipeline}.yaml").read_text())
+    return {
+        f"workflow.parameters.{p['name']}": str(p.get("value", "")) for p in document["spec"]["arguments"]["parameters"]
+    }
+
+
 def require_image(client: Any, ref: str) -> None:
     import docker.errors
 
