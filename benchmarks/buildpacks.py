@@ -36,26 +36,19 @@ def run(ctx: Context) -> list[Measurement]:
         client.ping()
     except Exception as error:  # noqa: BLE001 - any failure to reach the engine means "cannot run here"
         raise Skip(f"no Docker engine: {error}") from None
-    from hera_workflows.podrun import run_pod
-    from tests.support.buildpacks import APP, BUILD_TEMPLATE, make_local_builder, template
+    from tests.support.buildpacks import APP, BUILD_TEMPLATE, make_local_builder, run_step
 
     env = fixtures.registry_env(ctx)
     ctx.log("buildpacks: local test builder (the lifecycle is built from the Go module proxy on first use)")
     builder = make_local_builder(client, env.registry, ctx.scratch("buildpacks-templates"))
-    tpl = template(builder.templates, *BUILD_TEMPLATE)
     samples: dict[str, list[float]] = {case: [] for case, _ in CASES}
 
     def build(case: str, index: int, cache_image: str) -> str:
         workspace = ctx.scratch(f"bp-{case}-{index}") / "workspace"
         shutil.copytree(APP, workspace / "source" / "app")
-        variables = {
-            "inputs.parameters.git-revision": "0123abcd",
-            "inputs.parameters.app-path": "app",
-            "inputs.parameters.build-env": "[]",
-            "inputs.parameters.cache-image": cache_image,
-        }
+        inputs = {"git-revision": "0123abcd", "app-path": "app", "build-env": "[]", "cache-image": cache_image}
         started = time.monotonic()
-        result = run_pod(tpl, variables, {"workspace": workspace}, name=f"bp-{case}", client=client)
+        result = run_step(client, builder.templates, BUILD_TEMPLATE, inputs, workspace)
         seconds = time.monotonic() - started
         if not result.succeeded or not (workspace / Path(contract.IMAGE_ARCHIVE).name / "index.json").is_file():
             raise BenchError(f"build-image ({case}) failed: {result.message}\n{result.logs[-2000:]}")
