@@ -437,6 +437,26 @@ def _huge(declared: bool) -> Handler:
     return handle
 
 
+def test_a_deadline_that_passes_between_socket_operations_is_a_timeout_not_an_internal_error() -> None:
+    """The race behind a trickling server: the deadline runs out between two reads, so it is raised by the
+    deadline check itself (outside httpcore's exception mapping). It must reach httpx as a timeout."""
+    import httpcore
+
+    from steps.generate_workload.apiclient import _Deadline, _deadline_backend
+
+    deadline = _Deadline()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        stream = _deadline_backend(deadline).connect_tcp("127.0.0.1", server.getsockname()[1], timeout=5)
+        try:
+            deadline.at, deadline.seconds = time.monotonic() - 1, 2.0
+            with pytest.raises(httpcore.ReadTimeout, match="total deadline of 2s"):
+                stream.read(1024, timeout=5)
+            with pytest.raises(httpcore.WriteTimeout, match="total deadline of 2s"):
+                stream.write(b"x", timeout=5)
+        finally:
+            stream.close()
+
+
 @pytest.mark.parametrize(
     ("handler", "where"),
     [

@@ -121,16 +121,24 @@ def _deadline_backend(deadline: _Deadline) -> Any:
     import httpcore
     from httpcore._backends.sync import SyncBackend
 
+    def left(timeout: float | None, timeout_error: type[Exception]) -> float | None:
+        # A deadline that has already passed is raised here, outside httpcore's own exception mapping: raise the
+        # httpcore timeout it would have raised, so httpx reports it as a timeout like any other.
+        try:
+            return deadline.remaining(timeout)
+        except DeadlineExceeded as error:
+            raise timeout_error(str(error)) from error
+
     class Stream(httpcore.NetworkStream):
         def __init__(self, inner: Any) -> None:
             self._inner = inner
 
         def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            data: bytes = self._inner.read(max_bytes, deadline.remaining(timeout))
+            data: bytes = self._inner.read(max_bytes, left(timeout, httpcore.ReadTimeout))
             return data
 
         def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            self._inner.write(buffer, deadline.remaining(timeout))
+            self._inner.write(buffer, left(timeout, httpcore.WriteTimeout))
 
         def close(self) -> None:
             self._inner.close()
@@ -140,7 +148,9 @@ def _deadline_backend(deadline: _Deadline) -> Any:
         ) -> Any:
             sock = self._inner.get_extra_info("socket")
             if sock is None or isinstance(sock, ssl.SSLSocket):
-                return Stream(self._inner.start_tls(ssl_context, server_hostname, deadline.remaining(timeout)))
+                return Stream(
+                    self._inner.start_tls(ssl_context, server_hostname, left(timeout, httpcore.ConnectTimeout))
+                )
             return Stream(_handshake(sock, ssl_context, server_hostname, deadline, timeout))
 
         def get_extra_info(self, info: str) -> Any:
@@ -159,11 +169,13 @@ def _deadline_backend(deadline: _Deadline) -> Any:
             socket_options: Any = None,
         ) -> Any:
             return Stream(
-                self._inner.connect_tcp(host, port, deadline.remaining(timeout), local_address, socket_options)
+                self._inner.connect_tcp(
+                    host, port, left(timeout, httpcore.ConnectTimeout), local_address, socket_options
+                )
             )
 
         def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
-            return Stream(self._inner.connect_unix_socket(path, deadline.remaining(timeout), socket_options))
+            return Stream(self._inner.connect_unix_socket(path, left(timeout, httpcore.ConnectTimeout), socket_options))
 
         def sleep(self, seconds: float) -> None:
             time.sleep(seconds)
