@@ -407,7 +407,10 @@ def test_a_rejected_token_is_refreshed_once(
     assert backend.workload(NAME) is not None
     assert ANNOTATION_WORKLOAD in run_annotations(backend)  # the run PUT used the new token
     err = capsys.readouterr().err
-    assert f"POST {workloads_path(backend)} -> 401 Unauthorized: INVALID_TOKEN; getting a new token" in err
+    assert (
+        f"POST {workloads_path(backend)} -> 401 Unauthorized: INVALID_TOKEN; invalid or expired token; getting a new token"
+        in err
+    )
 
 
 def test_a_token_rejected_twice_fails(backend: Backend, backend_secret: Path) -> None:
@@ -419,14 +422,9 @@ def test_a_token_rejected_twice_fails(backend: Backend, backend_secret: Path) ->
     assert backend.workload(NAME) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="step bug (issue 12, gate 1): openchoreo-api's JWT middleware answers 401 as "
-    '{"error": "INVALID_TOKEN", "message": "invalid or expired token"}; body_excerpt() in '
-    "steps/generate_workload/apiclient.py reads error/code/error_description/details but not `message`, "
-    "so the server's explanation never reaches the error line",
-)
 def test_the_401_explanation_reaches_the_error(backend: Backend, backend_secret: Path) -> None:
+    """openchoreo-api's JWT middleware answers 401 as {"error": "INVALID_TOKEN", "message": "invalid or expired
+    token"}: the explanation is part of the error line (found by the real server, issue 12 gate 1)."""
     backend.reject_next_tokens(2)
     error = expect_failure(backend_options(backend, backend_secret), workload_cr(namespace=backend.namespace))
     assert "invalid or expired token" in str(error)
@@ -575,7 +573,9 @@ def test_401_after_a_refresh_fails(fake: FakeOpenChoreo, secret_file: Path) -> N
     fake.issue_expired_tokens = 2
     error = expect_failure(options_for(fake, secret_file))
     assert error.exit_code == contract.EXIT_FAILURE
-    assert str(error).startswith(f"POST {WORKLOADS_PATH} -> 401 Unauthorized: INVALID_TOKEN; rejected again after")
+    assert str(error).startswith(
+        f"POST {WORKLOADS_PATH} -> 401 Unauthorized: INVALID_TOKEN; invalid or expired token; rejected again after"
+    )
     assert "rejected again after a token refresh" in str(error)
     assert [r.route for r in fake.requests].count("POST /oauth2/token") == 2
     assert len(fake.requests_to("POST", WORKLOADS_PATH)) == 2

@@ -46,7 +46,7 @@ def _fail(message: str, exit_code: int = contract.EXIT_FAILURE) -> NoReturn:
 
 
 def body_excerpt(response: Response) -> str:
-    """The server's error in one line: `error (CODE): field: message` for OpenChoreo/OAuth JSON, else the
+    """The server's error in one line: `error (CODE); explanation; field: message` for OpenChoreo/OAuth JSON, else the
     text with whitespace collapsed, cut at BODY_EXCERPT_CHARS."""
     raw = response.content or b""
     if not raw.strip():
@@ -60,8 +60,9 @@ def body_excerpt(response: Response) -> str:
         parts = [payload["error"]]
         if isinstance(payload.get("code"), str):
             parts[0] += f" ({payload['code']})"
-        if isinstance(payload.get("error_description"), str):
-            parts.append(payload["error_description"])
+        for explanation in ("error_description", "message"):  # OAuth2; openchoreo-api's JWT middleware (401)
+            if isinstance(payload.get(explanation), str):
+                parts.append(payload[explanation])
         details = payload.get("details")
         if isinstance(details, list):
             for detail in details:
