@@ -408,8 +408,8 @@ def test_a_rejected_token_is_refreshed_once(
     assert ANNOTATION_WORKLOAD in run_annotations(backend)  # the run PUT used the new token
     err = capsys.readouterr().err
     assert (
-        f"POST {workloads_path(backend)} -> 401 Unauthorized: INVALID_TOKEN; invalid or expired token; getting a new token"
-        in err
+        f"POST {workloads_path(backend)} -> 401 Unauthorized: INVALID_TOKEN; invalid or expired token; "
+        "getting a new token" in err
     )
 
 
