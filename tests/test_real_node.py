@@ -60,7 +60,14 @@ def _run_pod_to_completion(node: RealNode, name: str, marker: str) -> str:
     pod = node.wait_pod_phase("default", name, ("Succeeded", "Failed"))
     assert pod["status"]["phase"] == "Succeeded", pod["status"]
     assert pod["spec"]["nodeName"] == node.name  # placed by the real scheduler
-    return node.pod_log("default", name)
+    logs: list[str] = []
+
+    def complete() -> bool:  # the log can trail the phase by a moment
+        logs.append(node.pod_log("default", name))
+        return marker in logs[-1]
+
+    wait_until(f"pod {name}'s log", complete, 30)
+    return logs[-1]
 
 
 def test_teardown_restores_the_host_and_a_second_run_starts_clean(real_node_binaries: NodeBinaries) -> None:

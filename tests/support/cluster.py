@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.real_argo import ArgoBinaries, RealArgo, build_argo_binaries
 from tests.support.real_node import NodeBinaries, RealNode, build_node_binaries
 from tests.support.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
 
@@ -104,3 +105,38 @@ def real_node(real_node_binaries: NodeBinaries) -> Iterator[RealNode]:
             _CLUSTER_FAILURES.append(str(error).splitlines()[0])
             raise
         _CLUSTER_TIMINGS["node teardown"] = time.monotonic() - stopping
+
+
+# ---------------------------------------------------------------------------------------------- gate 3: real Argo
+def record_timing(name: str, seconds: float) -> None:
+    """A figure for the terminal summary's timing line (never asserted)."""
+    _CLUSTER_TIMINGS[name] = seconds
+
+
+@pytest.fixture(scope="session")
+def real_argo_binaries() -> ArgoBinaries:
+    """workflow-controller and argoexec from the cache (built on first use); a failed build is an error, not a skip."""
+    started = time.monotonic()
+    try:
+        binaries = build_argo_binaries()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS["Argo binaries ready"] = time.monotonic() - started
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def real_argo(real_node: RealNode, real_argo_binaries: ArgoBinaries) -> Iterator[RealArgo]:
+    """Real Argo Workflows on the session's node (tests/support/real_argo.py)."""
+    argo = RealArgo(real_node, real_argo_binaries)
+    try:
+        argo.__enter__()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS.update({f"Argo start {name}": seconds for name, seconds in argo.timings.items()})
+    try:
+        yield argo
+    finally:
+        argo.stop()
