@@ -1,6 +1,7 @@
 """Pytest plugin of the real-system tier (issue 12; registered in tests/conftest.py): the session fixtures that
-build and start the real OpenChoreo API server, and the two lines the terminal summary gets from them: why the tier
-failed (one `FAIL: gate 1: …` line) and how long building, booting and testing took (figures, never asserted)."""
+build and start the real OpenChoreo API server (gate 1) and a real node (gate 2), and the two lines the terminal
+summary gets from them: why the tier failed (one `FAIL: gate N: …` line) and how long building, booting and
+testing took (figures, never asserted)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,19 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.real_argo import ArgoBinaries, RealArgo, build_argo_binaries
+from tests.support.real_node import NodeBinaries, RealNode, build_node_binaries
 from tests.support.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
 
 _CLUSTER_TIMINGS: dict[str, float] = {}
 _CLUSTER_FAILURES: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "node: needs a real Kubernetes node (issue 12 gates 2-3: kubelet on a private containerd); also `cluster`",
+    )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -21,7 +31,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"FAIL: {line}", red=True)
     if _CLUSTER_TIMINGS:
         figures = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in _CLUSTER_TIMINGS.items())
-        terminalreporter.write_line(f"real-system tier, gate 1: {figures}")
+        terminalreporter.write_line(f"real-system tier: {figures}")
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +65,78 @@ def real_openchoreo(real_openchoreo_binaries: ClusterBinaries) -> Iterator[RealO
     finally:
         _CLUSTER_TIMINGS["tests using it"] = time.monotonic() - started
         system.stop()
+
+
+# ---------------------------------------------------------------------------------------------- gate 2: a real node
+@pytest.fixture(scope="session")
+def real_node_binaries() -> NodeBinaries:
+    """etcd, kube-apiserver, kubelet, kube-controller-manager and kube-scheduler from the cache (built on first use).
+    A failed build is an error of every test that needs them, never a skip."""
+    started = time.monotonic()
+    try:
+        binaries = build_node_binaries()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS["node binaries ready"] = time.monotonic() - started
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def real_node(real_node_binaries: NodeBinaries) -> Iterator[RealNode]:
+    """A real node on 127.0.0.1 (tests/support/real_node.py), once per session; its teardown must restore the host
+    (a NodeSetupError at teardown otherwise)."""
+    node = RealNode(real_node_binaries)
+    try:
+        node.__enter__()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS.update({f"node boot {name}": seconds for name, seconds in node.timings.items()})
+    started = time.monotonic()
+    try:
+        yield node
+    finally:
+        _CLUSTER_TIMINGS["tests using the node"] = time.monotonic() - started
+        stopping = time.monotonic()
+        try:
+            node.stop()
+        except ClusterSetupError as error:
+            _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+            raise
+        _CLUSTER_TIMINGS["node teardown"] = time.monotonic() - stopping
+
+
+# ---------------------------------------------------------------------------------------------- gate 3: real Argo
+def record_timing(name: str, seconds: float) -> None:
+    """A figure for the terminal summary's timing line (never asserted)."""
+    _CLUSTER_TIMINGS[name] = seconds
+
+
+@pytest.fixture(scope="session")
+def real_argo_binaries() -> ArgoBinaries:
+    """workflow-controller and argoexec from the cache (built on first use); a failed build is an error, not a skip."""
+    started = time.monotonic()
+    try:
+        binaries = build_argo_binaries()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS["Argo binaries ready"] = time.monotonic() - started
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def real_argo(real_node: RealNode, real_argo_binaries: ArgoBinaries) -> Iterator[RealArgo]:
+    """Real Argo Workflows on the session's node (tests/support/real_argo.py)."""
+    argo = RealArgo(real_node, real_argo_binaries)
+    try:
+        argo.__enter__()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS.update({f"Argo start {name}": seconds for name, seconds in argo.timings.items()})
+    try:
+        yield argo
+    finally:
+        argo.stop()

@@ -223,6 +223,14 @@ _PLURALS = {
     "WorkflowRun": "workflowruns",
     "ClusterAuthzRole": "clusterauthzroles",
     "ClusterAuthzRoleBinding": "clusterauthzrolebindings",
+    # gates 2-3 (tests/support/real_node.py, real_argo.py)
+    "Pod": "pods",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "ServiceAccount": "serviceaccounts",
+    "PersistentVolume": "persistentvolumes",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
 }
 
 
