@@ -31,7 +31,7 @@ from steps.build.main import (
     plan,
     resolve_under,
 )
-from steps.build.options import OPTIONS
+from steps.build.options import OPTIONS, BuildOptions
 from steps.common.cli import parse_options
 from steps.common.log import StepError
 from tests.support.paths import ROOT
@@ -520,7 +520,7 @@ def _plan_for(ws: Workspace, *argv: str) -> BuildPlan:
             "--dockerfile", "services/api/Dockerfile", *argv,
         ],
     )  # fmt: skip
-    return plan(values)
+    return plan(BuildOptions.from_values(values))
 
 
 def test_cache_push_credentials_join_the_pull_credentials_only_for_a_cache(workspace: Workspace) -> None:
