@@ -37,7 +37,7 @@ def run(ctx: Context) -> list[Measurement]:
     except Exception as error:  # noqa: BLE001 - any failure to reach the engine means "cannot run here"
         raise Skip(f"no Docker engine: {error}") from None
     from hera_workflows.podrun import run_pod
-    from tests.support.buildpacks import APP, BUILD_TEMPLATE, make_local_builder, template
+    from testkit.buildpacks import APP, BUILD_TEMPLATE, make_local_builder, template
 
     env = fixtures.registry_env(ctx)
     ctx.log("buildpacks: local test builder (the lifecycle is built from the Go module proxy on first use)")

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import reference
+from testkit import reference
 
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 # Fixtures shared across modules: the real registries on 127.0.0.1; the real OpenChoreo API server (issue 12).
-pytest_plugins = ["tests.support.registry", "tests.support.cluster"]
+pytest_plugins = ["testkit.registry", "testkit.cluster"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

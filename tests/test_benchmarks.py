@@ -28,7 +28,7 @@ from benchmarks.harness import (
     run_timed,
     skipped,
 )
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
 
 
 def test_measurement_statistics_and_json() -> None:

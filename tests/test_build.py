@@ -1,7 +1,7 @@
 """steps.build with the real buildah 1.28 (overlay storage, chroot isolation) on the host, as root.
 
 The base image is a static busybox (Debian's busybox-static) committed with `buildah from scratch` and pushed to a
-real registry on 127.0.0.1 (tests/support/registry.py): no network beyond loopback, nothing pulled from a public
+real registry on 127.0.0.1 (testkit/registry.py): no network beyond loopback, nothing pulled from a public
 registry (every reference is fully qualified to 127.0.0.1 or an oci-archive: path).
 """
 
@@ -34,8 +34,8 @@ from steps.build.main import (
 from steps.build.options import OPTIONS, BuildOptions
 from steps.common.cli import parse_options
 from steps.common.log import StepError
-from tests.support.paths import ROOT
-from tests.support.registry import (
+from testkit.paths import ROOT
+from testkit.registry import (
     BaseImage,
     Registry,
     free_port,

@@ -13,7 +13,7 @@ import pytest
 from steps.common import contract
 from steps.common.log import StepError, StepLogger
 from steps.publish_image import buildpacks_prepare as prep
-from tests.support.registry import free_port
+from testkit.registry import free_port
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.paths import ROOT, SAMPLE_WORKLOADS
+from testkit.paths import ROOT, SAMPLE_WORKLOADS
 
 OCC_VERSION = "v1.2.3"
 PROFILE = "openchoreo-1.x"

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from steps.generate_workload.model import PROFILES
 from steps.generate_workload.validate import validate_cr
-from tests.test_generate_workload import IMAGE, P017, P1X, check_result, invoke
+from testkit.generate_workload import IMAGE, P017, P1X, check_result, invoke
 
 SECRET = "oauth-secret-value-7d1e9a"
 

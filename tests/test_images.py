@@ -16,9 +16,9 @@ import pytest
 
 from hera_workflows import images
 from steps.common import contract
-from tests.support.containers import require_image
-from tests.support.paths import TEMPLATES
-from tests.support.registry import free_port
+from testkit.containers import require_image
+from testkit.paths import TEMPLATES
+from testkit.registry import free_port
 
 STEP_IMAGES = list(images.STEP_IMAGES.values())
 OCI_LABELS = ("title", "description", "source", "version", "revision", "licenses")
@@ -176,7 +176,7 @@ def test_warm_build_reuses_bases_and_push_gives_the_registry_digest(
     docker_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from hera_workflows.cli import main as cli_main
-    from tests.support.containers import container_registry
+    from testkit.containers import container_registry
 
     image = images.STEP_IMAGES[contract.IMAGE_REPO_GENERATE_WORKLOAD]
     with container_registry(tmp_path / "registry") as registry:

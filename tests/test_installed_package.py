@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
 
 CONTROLLER_FIXTURE = ROOT / "tests" / "fixtures" / "controller" / "pipeline-inline-succeeded.json"
 

@@ -20,8 +20,8 @@ import yaml
 
 from hera_workflows import lint, lint_schema
 from hera_workflows.lint_schema import ARGO_CRD_NAMES, CrdError, CrdSchemas, hera_schemas
+from testkit.paths import ARGO_CRDS, ROOT, TEMPLATES
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
-from tests.support.paths import ARGO_CRDS, ROOT, TEMPLATES
 
 FIXTURE_PACK = ROOT / "tests" / "fixtures" / "lint" / "pack"
 STRUCTURE_SEEDS = [s for s in SEEDS if s.id in {

@@ -17,7 +17,7 @@ import pytest
 
 from hera_workflows import podrun
 from hera_workflows.podrun import InvalidTemplate, PodError, UnsupportedTemplate, plan_pod, run_pod
-from tests.support.containers import step_template, tiny_image
+from testkit.containers import step_template, tiny_image
 
 STEP_TEMPLATES = [
     ("checkout-source.yaml", "checkout"),

@@ -1,4 +1,4 @@
-"""The reference locator (tests/support/reference.py): pinned sets found in ../shared or a cache one command fills.
+"""The reference locator (testkit/reference.py): pinned sets found in ../shared or a cache one command fills.
 
 - GitHub-hosted sets are fetched from a real HTTP server on 127.0.0.1 laid out as `<owner>/<repo>/<ref>/<path>` (the
   raw.githubusercontent.com shape), serving the pinned upstream files; never from the internet. A served file that
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import reference
-from tests.support.paths import ROOT
+from testkit import reference
+from testkit.paths import ROOT
 
 GITHUB_SETS = [s for s in reference.SETS if isinstance(s.source, reference.GitHubTree)]
 GO_SETS = [s for s in reference.SETS if isinstance(s.source, reference.GoModule)]

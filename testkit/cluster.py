@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
+from testkit.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
 
 _CLUSTER_TIMINGS: dict[str, float] = {}
 _CLUSTER_FAILURES: list[str] = []
@@ -40,7 +40,7 @@ def real_openchoreo_binaries() -> ClusterBinaries:
 
 @pytest.fixture(scope="session")
 def real_openchoreo(real_openchoreo_binaries: ClusterBinaries) -> Iterator[RealOpenChoreo]:
-    """The real OpenChoreo API server on 127.0.0.1 (tests/support/real_openchoreo.py), once per session."""
+    """The real OpenChoreo API server on 127.0.0.1 (testkit/real_openchoreo.py), once per session."""
     client_secret = "gate1-publisher-" + secrets.token_urlsafe(16)
     system = RealOpenChoreo(real_openchoreo_binaries, client_secret=client_secret)
     try:
