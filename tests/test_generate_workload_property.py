@@ -24,6 +24,8 @@ from steps.generate_workload.model import PROFILES
 from steps.generate_workload.validate import validate_cr
 from testkit.generate_workload import IMAGE, P017, P1X, check_result, invoke
 
+pytestmark = pytest.mark.slow  # hypothesis runs hundreds of generated descriptors
+
 SECRET = "oauth-secret-value-7d1e9a"
 
 # Plain scalars chosen for go-yaml v2 resolution corners, plus values that hit enums and ranges.

@@ -18,6 +18,8 @@ import pytest
 
 from testkit.paths import ROOT
 
+pytestmark = pytest.mark.slow  # builds the wheel and installs it into a fresh venv
+
 CONTROLLER_FIXTURE = ROOT / "tests" / "fixtures" / "controller" / "pipeline-inline-succeeded.json"
 
 

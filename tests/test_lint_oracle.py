@@ -26,6 +26,8 @@ from testkit.lint_packs import PACK_SOURCES
 from testkit.paths import ARGO_CRDS, ROOT
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
 
+pytestmark = pytest.mark.oracle  # needs the Go toolchain: Argo's `lint --offline` is built from the module proxy
+
 ORACLE_SEEDS = [s for s in SEEDS if s.argo is not None]
 
 

@@ -101,6 +101,7 @@ def _lint_cli(*args: str, path_prefix: Path) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow
 def test_from_cluster_reads_the_crds_of_the_kube_context(tmp_path: Path) -> None:
     bin_dir = _fake_kubectl(tmp_path)
     seeded = tmp_path / "pack"

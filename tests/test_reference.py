@@ -116,6 +116,7 @@ def _module_download_cache() -> Path:
     return Path(proc.stdout.strip()) / "cache" / "download"
 
 
+@pytest.mark.oracle  # runs the Go toolchain (`go mod download`)
 def test_go_module_sets_fetch_through_go_mod_download(
     empty_locations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,6 +132,7 @@ def test_go_module_sets_fetch_through_go_mod_download(
     assert all(s.path().is_relative_to(empty_locations) for s in GO_SETS)
 
 
+@pytest.mark.oracle  # runs the Go toolchain (`go mod download`)
 def test_an_unknown_module_version_fails_with_go_s_message(
     empty_locations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,6 +181,7 @@ def test_a_plain_clone_stops_make_test_at_once_with_one_message(tmp_path: Path) 
     assert reference.FETCH_COMMAND in proc.stdout + proc.stderr
 
 
+@pytest.mark.oracle  # runs the Go toolchain (`go mod download`)
 def test_ensure_fetches_every_missing_set_from_its_source(
     upstream_server: tuple[str, Path], empty_locations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
