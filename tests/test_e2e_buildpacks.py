@@ -25,7 +25,7 @@ from testkit.gitserver import HttpGitServer, bare_repo_with_tree
 from testkit.paths import CRDS, ROOT
 from testkit.registry import Registry
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from testkit.registry import BaseImage, Registry, free_port
 
 # Registry and base-image fixtures (session-scoped, shared with the step tests).
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SAMPLE_APP = Path(__file__).parent / "fixtures" / "sample-app"
 PIPELINE = "dockerfile-builder"

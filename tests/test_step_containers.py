@@ -34,7 +34,7 @@ from testkit.containers import (
 from testkit.gitserver import HttpGitServer, git
 from testkit.registry import Registry
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 DOCKERFILE = """\
 ARG BASE
