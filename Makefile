@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: render test test-cluster check lint images bench clean-venv
+.PHONY: render test test-fast test-cluster check lint images bench clean-venv
 
 ## render: create the venv if needed, then render the pack into templates/
 render: $(STAMP)
@@ -12,6 +12,10 @@ render: $(STAMP)
 ## test: install host tools, start the Docker engine, build the local images, run ruff, mypy and the whole test suite
 test: $(STAMP)
 	PY=$(PY) bash scripts/run-tests.sh
+
+## test-fast: the fast lane: no Docker engine, no Go toolchain, no network (CONTRIBUTING.md "Test lanes")
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not docker and not oracle and not cluster"
 
 ## test-cluster: the real-system tier alone (issue 12): real etcd, kube-apiserver and openchoreo-api v1.2.3 (gate 1),
 ## a real node (kubelet, controller manager, scheduler v1.36.3 on a private containerd; gate 2) and Argo v4.0.5

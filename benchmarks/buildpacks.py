@@ -36,7 +36,7 @@ def run(ctx: Context) -> list[Measurement]:
         client.ping()
     except Exception as error:  # noqa: BLE001 - any failure to reach the engine means "cannot run here"
         raise Skip(f"no Docker engine: {error}") from None
-    from tests.support.buildpacks import APP, BUILD_TEMPLATE, make_local_builder, run_step
+    from testkit.buildpacks import APP, BUILD_TEMPLATE, make_local_builder, run_step
 
     env = fixtures.registry_env(ctx)
     ctx.log("buildpacks: local test builder (the lifecycle is built from the Go module proxy on first use)")

@@ -1,6 +1,6 @@
 """Real parts shared by the benchmarks: a registry on 127.0.0.1, a busybox base image, container storage.
 
-The registry and the base image come from `tests.support.registry` (Debian's docker-registry as a host process on
+The registry and the base image come from `testkit.registry` (Debian's docker-registry as a host process on
 a free 127.0.0.1 port; busybox-static committed with `buildah from scratch`): nothing is pulled from the network.
 Every buildah/podman store a benchmark creates is a fresh directory ("a new pod") removed with `remove_store`.
 """
@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from benchmarks.harness import BenchError, Context, Skip, Timed, run_timed
 from steps.common.contract import OUTPUTS_DIR_ENV
-from tests.support import reference
+from testkit import reference
 
-if TYPE_CHECKING:  # tests.support.registry imports pytest: loaded only when a benchmark needs the registry
-    from tests.support.registry import Registry
+if TYPE_CHECKING:  # testkit.registry imports pytest: loaded only when a benchmark needs the registry
+    from testkit.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 # Upstream sample descriptors through the tests' one locator (pinned, checksummed; ../shared or the fetched cache).
@@ -52,7 +52,7 @@ def registry_env(ctx: Context) -> Env:
         require_tools("docker-registry", "buildah")
         if not Path("/bin/busybox").is_file():
             raise Skip("/bin/busybox (busybox-static) not installed")
-        from tests.support.registry import host_registry, make_busybox_base
+        from testkit.registry import host_registry, make_busybox_base
 
         registry = ctx.stack.enter_context(host_registry(ctx.scratch("registry")))
         base = make_busybox_base(registry, ctx.scratch("base"))

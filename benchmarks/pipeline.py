@@ -62,12 +62,12 @@ def prerequisites() -> None:
     if missing:
         raise Skip(f"step images not built: {', '.join(missing)} (python -m hera_workflows images build --local-base)")
     if not (fixtures.SAMPLE_WORKLOADS / SAMPLE).is_dir():
-        raise Skip(f"sample workload {SAMPLE} not found (python -m tests.support.reference fetch)")
+        raise Skip(f"sample workload {SAMPLE} not found (python -m testkit.reference fetch)")
 
 
 def make_repo(root: Path) -> str:
     """A bare repository `greeter.git` under `root` with the sample app; returns its commit."""
-    from tests.support.gitserver import bare_repo_with_tree
+    from testkit.gitserver import bare_repo_with_tree
 
     def populate(work: Path) -> None:
         shutil.copytree(fixtures.SAMPLE_WORKLOADS / SAMPLE, work, dirs_exist_ok=True)
@@ -104,7 +104,7 @@ def node_durations(workflow: dict[str, Any], output: str) -> dict[str, float]:
 def run(ctx: Context) -> list[Measurement]:
     prerequisites()
     env = fixtures.registry_env(ctx)
-    from tests.support.gitserver import HttpGitServer
+    from testkit.gitserver import HttpGitServer
 
     repos = ctx.scratch("git") / "repos"
     repos.mkdir()

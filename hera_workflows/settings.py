@@ -260,7 +260,9 @@ class PublishSettings(_Model):
     tls_verify: bool = Field(
         default=True, description="verify the registry's TLS certificate (build pulls and publish)"
     )
-    push_retries: Annotated[int, Field(ge=1, le=10)] = Field(default=3, description="skopeo's own push retries")
+    push_retries: Annotated[int, Field(ge=0, le=10)] = Field(
+        default=3, description="push retries after the first attempt (the publish step's own, before Argo's)"
+    )
     retry_limit: Annotated[int, Field(ge=0, le=10)] = Field(
         default=2, description="Argo retries of publish-image, on exit code 75 (transient) only"
     )

@@ -10,8 +10,8 @@ export PACK_FAIL_ON_SKIP=1
 
 # Upstream reference files first (pinned, checksummed): ../shared, $PACK_SHARED_DIR or the cache, else fetched from
 # their public sources; when that fails too, a plain clone stops here at once with one message naming the missing
-# files and the command that fetches them (python -m tests.support.reference fetch).
-"$PY" -m tests.support.reference ensure
+# files and the command that fetches them (python -m testkit.reference fetch).
+"$PY" -m testkit.reference ensure
 bash scripts/setup-host.sh
 echo "== static checks"
 "$BIN/ruff" check .

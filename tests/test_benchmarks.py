@@ -28,7 +28,7 @@ from benchmarks.harness import (
     run_timed,
     skipped,
 )
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
 
 
 def test_measurement_statistics_and_json() -> None:
@@ -129,6 +129,7 @@ def test_parse_args_rejects_unknown_benchmark_and_bad_runs() -> None:
     assert args.quick and args.runs == 1 and args.only == ["pack-cli", "handoff"]
 
 
+@pytest.mark.slow
 def test_quick_smoke_of_the_cheap_benchmark(tmp_path: Path) -> None:
     """`python -m benchmarks --quick --runs 1 --only pack-cli`: exits 0, prints the table, writes the JSON."""
     out = tmp_path / "results.json"

@@ -1,7 +1,7 @@
 """steps.build with the real buildah 1.28 (overlay storage, chroot isolation) on the host, as root.
 
 The base image is a static busybox (Debian's busybox-static) committed with `buildah from scratch` and pushed to a
-real registry on 127.0.0.1 (tests/support/registry.py): no network beyond loopback, nothing pulled from a public
+real registry on 127.0.0.1 (testkit/registry.py): no network beyond loopback, nothing pulled from a public
 registry (every reference is fully qualified to 127.0.0.1 or an oci-archive: path).
 """
 
@@ -31,11 +31,11 @@ from steps.build.main import (
     plan,
     resolve_under,
 )
-from steps.build.options import OPTIONS
+from steps.build.options import OPTIONS, BuildOptions
 from steps.common.cli import parse_options
 from steps.common.log import StepError
-from tests.support.paths import ROOT
-from tests.support.registry import (
+from testkit.paths import ROOT
+from testkit.registry import (
     BaseImage,
     Registry,
     free_port,
@@ -520,7 +520,7 @@ def _plan_for(ws: Workspace, *argv: str) -> BuildPlan:
             "--dockerfile", "services/api/Dockerfile", *argv,
         ],
     )  # fmt: skip
-    return plan(values)
+    return plan(BuildOptions.from_values(values))
 
 
 def test_cache_push_credentials_join_the_pull_credentials_only_for_a_cache(workspace: Workspace) -> None:

@@ -19,8 +19,8 @@ import pytest
 
 from hera_workflows import builder_image
 from steps.common import contract
-from tests.support.buildpacks import LocalBuilder, answer, make_local_builder, run_step, workspace_with_app
-from tests.support.registry import Registry, host_registry
+from testkit.buildpacks import LocalBuilder, answer, make_local_builder, run_step, workspace_with_app
+from testkit.registry import Registry, host_registry
 
 pytestmark = pytest.mark.docker
 

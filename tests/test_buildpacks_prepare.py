@@ -13,7 +13,7 @@ import pytest
 from steps.common import contract
 from steps.common.log import StepError, StepLogger
 from steps.publish_image import buildpacks_prepare as prep
-from tests.support.registry import free_port
+from testkit.registry import free_port
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -59,7 +59,7 @@ def _argv(tmp_path: Path, **over: str) -> list[str]:
 
 
 def test_plan_strips_the_leading_slash_and_reads_build_env(tmp_path: Path) -> None:
-    plan = prep.plan(prep.parse_options(prep.PROG, prep.DESCRIPTION, prep.OPTIONS, _argv(tmp_path), {}))
+    plan = prep.plan(prep.PrepareOptions.parse(prep.PROG, prep.DESCRIPTION, _argv(tmp_path), {}))
     assert plan.app_dir == (tmp_path / "source" / "svc").resolve()
     assert plan.build_env == [("BP_GREETING", "hi there"), ("N", "3")]
     assert plan.app_image_dir == tmp_path / "layout" / "openchoreo-ci-pack.local" / "app-image" / "latest"

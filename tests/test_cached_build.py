@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
 
 HELPER = ROOT / "scripts" / "lib" / "cached-build.sh"
 

@@ -22,8 +22,8 @@ import pytest
 from steps.checkout import askpass
 from steps.checkout.inputs import parse_repo_url
 from steps.common.log import StepError
-from tests.support.gitserver import GitRepos, HttpGitServer, SshGitServer, clean_git_env, git, ssh_keygen
-from tests.support.paths import ROOT
+from testkit.gitserver import GitRepos, HttpGitServer, SshGitServer, clean_git_env, git, ssh_keygen
+from testkit.paths import ROOT
 
 USER = "ci-bot"
 PASSWORD = f"pw-{secrets.token_hex(12)}"  # random: any occurrence in logs or processes is a leak

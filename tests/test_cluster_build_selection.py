@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
 
 BUILD = ROOT / "scripts" / "cluster" / "build.sh"
 NODE = ("kubelet-v1.36.3", "kube-controller-manager-v1.36.3", "kube-scheduler-v1.36.3")

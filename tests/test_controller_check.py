@@ -2,7 +2,7 @@
 
 Table tests for every situation of openchoreo-ci-contract.md §1.3 and the extraction conformance cases of §1.8
 (re-expressed here), run on hand-written, kubectl-shaped Workflow fixtures (tests/fixtures/controller/) and
-mutations of them. The upstream CRDs come through the reference locator (tests/support/reference.py); the default
+mutations of them. The upstream CRDs come through the reference locator (testkit/reference.py); the default
 validator (the generate-workload step's own, no files) must reach the same verdict as the CRD on every case.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from hera_workflows import controller_check as cc
-from tests.support.paths import CRDS
+from testkit.paths import CRDS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "controller"
 TEMPLATE_REF = "pipeline-templateref-succeeded.json"

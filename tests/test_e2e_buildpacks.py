@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from hera_workflows import controller_check as cc
-from tests.support.buildpacks import APP, LocalBuilder, answer, make_local_builder
-from tests.support.gitserver import HttpGitServer, bare_repo_with_tree
-from tests.support.paths import CRDS, ROOT
-from tests.support.registry import Registry
+from testkit.buildpacks import APP, LocalBuilder, answer, make_local_builder
+from testkit.gitserver import HttpGitServer, bare_repo_with_tree
+from testkit.paths import CRDS, ROOT
+from testkit.registry import Registry
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

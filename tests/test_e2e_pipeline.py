@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 from hera_workflows import controller_check as cc
-from tests.support.gitserver import HttpGitServer, bare_repo_with_tree
-from tests.support.paths import CRDS, ROOT, TEMPLATES
-from tests.support.registry import BaseImage, Registry, free_port
+from testkit.gitserver import HttpGitServer, bare_repo_with_tree
+from testkit.paths import CRDS, ROOT, TEMPLATES
+from testkit.registry import BaseImage, Registry, free_port
 
 # Registry and base-image fixtures (session-scoped, shared with the step tests).
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 SAMPLE_APP = Path(__file__).parent / "fixtures" / "sample-app"
 PIPELINE = "dockerfile-builder"

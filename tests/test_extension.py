@@ -15,8 +15,8 @@ from hera.workflows import models as hera_models
 from hera_workflows import render
 from hera_workflows.extension import ExtensionError, load_extension
 from hera_workflows.settings import load_settings
-from tests.support.paths import ARGO_CRDS, ROOT
-from tests.test_render import PARAM_REF, schema_errors
+from testkit.paths import ARGO_CRDS, ROOT
+from testkit.rendered import PARAM_REF, schema_errors
 
 EXAMPLES = ROOT / "examples"
 SPEC = "image_scan_extension:extend"

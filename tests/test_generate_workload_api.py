@@ -1,9 +1,9 @@
 """The API contract of generate-workload-cr (issue #2, item 5; issue 12, gate 1) on 127.0.0.1.
 
 The contract tests (create, 409 → full replace, image-only merge, run annotations, 400, 422, 403, bad client
-secret, server down) run twice: against the fake server (tests/support/fake_openchoreo.py) and, marked `cluster`,
+secret, server down) run twice: against the fake server (testkit/fake_openchoreo.py) and, marked `cluster`,
 against OpenChoreo's real `openchoreo-api` v1.2.3 on a real kube-apiserver and etcd built from the Go module proxy
-(tests/support/real_openchoreo.py). There the only stand-in is the identity provider (tests/support/oauth_issuer.py).
+(testkit/real_openchoreo.py). There the only stand-in is the identity provider (testkit/oauth_issuer.py).
 Where the servers differed, the real one won and the fake was corrected. The remaining tests use the fake alone:
 they inject faults (5xx, dropped connections, expired tokens, conflicts), TLS set-ups and the requests on the wire,
 which the real server cannot be made to show. Everything else is real: httpx, TLS with an openssl-made CA, the
@@ -36,9 +36,9 @@ from steps.generate_workload.api import (
     validate_api_options,
 )
 from steps.generate_workload.options import OPTIONS
-from tests.support.fake_openchoreo import FakeOpenChoreo, TlsFiles, make_tls_files
-from tests.support.paths import ROOT
-from tests.support.real_openchoreo import UNBOUND_CLIENT_ID, RealOpenChoreo
+from testkit.fake_openchoreo import FakeOpenChoreo, TlsFiles, make_tls_files
+from testkit.paths import ROOT
+from testkit.real_openchoreo import UNBOUND_CLIENT_ID, RealOpenChoreo
 
 NS = "default"
 PROJECT = "default"
@@ -136,7 +136,7 @@ def expect_failure(
 
 # ------------------------------------------------------------------------------ the contract, on both servers
 # Each test below runs against the fake server and against the real openchoreo-api v1.2.3 (marker `cluster`;
-# tests/support/real_openchoreo.py). Where the two answered differently the real one won and the fake was fixed.
+# testkit/real_openchoreo.py). Where the two answered differently the real one won and the fake was fixed.
 
 
 class Backend(Protocol):

@@ -19,9 +19,9 @@ import yaml
 
 from steps.generate_workload.model import PROFILES
 from steps.generate_workload.validate import validate_cr
-from tests.support.crd_schema import workload_validator
-from tests.support.paths import SAMPLE_WORKLOADS
-from tests.test_generate_workload import IMAGE, P017, P1X, check_result, invoke
+from testkit.crd_schema import workload_validator
+from testkit.generate_workload import IMAGE, P017, P1X, check_result, invoke
+from testkit.paths import SAMPLE_WORKLOADS
 
 SAMPLES = sorted(SAMPLE_WORKLOADS.rglob("workload.yaml"))
 

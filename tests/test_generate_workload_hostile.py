@@ -43,10 +43,10 @@ from steps.common.log import REDACTED, Redactor
 from steps.generate_workload import descriptor as descriptor_module
 from steps.generate_workload.descriptor import MAX_ALIAS_EXPANSION, MAX_DEPTH, MAX_UNKNOWN_KEY_WARNINGS
 from steps.generate_workload.main import FastDumper, PythonDumper, needs_python_emitter, render_yaml
-from tests.support.crd_schema import workload_validator
-from tests.support.fake_openchoreo import make_tls_files
-from tests.support.paths import ROOT, SAMPLE_WORKLOADS
-from tests.test_generate_workload import IMAGE, P017, P1X, check_result, fails, generate, invoke, ok
+from testkit.crd_schema import workload_validator
+from testkit.fake_openchoreo import make_tls_files
+from testkit.generate_workload import IMAGE, P017, P1X, check_result, fails, generate, invoke, ok
+from testkit.paths import ROOT, SAMPLE_WORKLOADS
 
 GUARD = 90  # seconds: a hang guard for subprocess runs (each takes well under a second)
 SECRET = 'p@ss/w0rd+"quoted" ünï'

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.paths import ROOT, SAMPLE_WORKLOADS
+from testkit.paths import ROOT, SAMPLE_WORKLOADS
 
 OCC_VERSION = "v1.2.3"
 PROFILE = "openchoreo-1.x"
@@ -783,6 +783,7 @@ def test_case_table_is_well_formed() -> None:
     assert used - on_disk == set(), "cases without a fixture directory"
 
 
+@pytest.mark.oracle
 @pytest.mark.parametrize("case", [_param(case) for case in CASES])
 def test_ours_matches_occ(case: Case, runner: Runner) -> None:
     outcome = runner.submit(case).result()

@@ -22,7 +22,9 @@ from hypothesis import strategies as st
 
 from steps.generate_workload.model import PROFILES
 from steps.generate_workload.validate import validate_cr
-from tests.test_generate_workload import IMAGE, P017, P1X, check_result, invoke
+from testkit.generate_workload import IMAGE, P017, P1X, check_result, invoke
+
+pytestmark = pytest.mark.slow  # hypothesis runs hundreds of generated descriptors
 
 SECRET = "oauth-secret-value-7d1e9a"
 

@@ -16,9 +16,9 @@ import pytest
 
 from hera_workflows import images
 from steps.common import contract
-from tests.support.containers import require_image
-from tests.support.paths import TEMPLATES
-from tests.support.registry import free_port
+from testkit.containers import require_image
+from testkit.paths import TEMPLATES
+from testkit.registry import free_port
 
 STEP_IMAGES = list(images.STEP_IMAGES.values())
 OCI_LABELS = ("title", "description", "source", "version", "revision", "licenses")
@@ -57,6 +57,7 @@ def test_a_template_naming_an_unbuilt_pack_image_is_reported(tmp_path: Path) -> 
     assert "checkout:9.9.9" in problem and "t.yaml:x/main" in problem
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("image", STEP_IMAGES, ids=lambda i: i.name)
 def test_image_user_labels_and_entrypoint(docker_client: Any, image: images.StepImage) -> None:
     require_image(docker_client, image.ref)
@@ -71,6 +72,7 @@ def test_image_user_labels_and_entrypoint(docker_client: Any, image: images.Step
     assert labels["org.opencontainers.image.title"].endswith(f"/{image.name}")
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("image", STEP_IMAGES, ids=lambda i: i.name)
 def test_step_help_runs_offline_as_the_template_user(docker_client: Any, image: images.StepImage) -> None:
     require_image(docker_client, image.ref)
@@ -81,6 +83,7 @@ def test_step_help_runs_offline_as_the_template_user(docker_client: Any, image: 
     assert out.startswith("usage:"), out
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("image", STEP_IMAGES, ids=lambda i: i.name)
 def test_image_holds_its_step_code_and_no_hera(docker_client: Any, image: images.StepImage) -> None:
     require_image(docker_client, image.ref)
@@ -100,6 +103,7 @@ def test_image_holds_its_step_code_and_no_hera(docker_client: Any, image: images
     assert files.strip() == ""
 
 
+@pytest.mark.docker
 def test_generate_workload_image_has_httpx_and_the_others_do_not(docker_client: Any) -> None:
     probe = ["-c", "import importlib.util; print(importlib.util.find_spec('httpx') is not None)"]
     for image in STEP_IMAGES:
@@ -108,6 +112,7 @@ def test_generate_workload_image_has_httpx_and_the_others_do_not(docker_client: 
         assert has_httpx == (image.name == contract.IMAGE_REPO_GENERATE_WORKLOAD), image.name
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize(
     ("name", "command"),
     [
@@ -123,6 +128,7 @@ def test_os_tools_are_present(docker_client: Any, name: str, command: str) -> No
     assert "version" in out
 
 
+@pytest.mark.docker
 def test_python_can_verify_tls_with_the_image_ca_bundle(docker_client: Any) -> None:
     image = images.STEP_IMAGES[contract.IMAGE_REPO_GENERATE_WORKLOAD]
     require_image(docker_client, image.ref)
@@ -130,6 +136,7 @@ def test_python_can_verify_tls_with_the_image_ca_bundle(docker_client: Any) -> N
     assert run(docker_client, image.ref, ["-c", script], entrypoint=["python3"]).strip() == "True"
 
 
+@pytest.mark.docker
 def test_local_registry_image_serves_on_loopback(docker_client: Any) -> None:
     ref = images.registry_image_ref()
     require_image(docker_client, ref)
@@ -172,11 +179,12 @@ def test_dockerfile_defaults_to_an_upstream_base(image: images.StepImage) -> Non
     assert "pip install" not in text  # dependencies arrive installed (pydeps/), never fetched in the build
 
 
+@pytest.mark.docker
 def test_warm_build_reuses_bases_and_push_gives_the_registry_digest(
     docker_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from hera_workflows.cli import main as cli_main
-    from tests.support.containers import container_registry
+    from testkit.containers import container_registry
 
     image = images.STEP_IMAGES[contract.IMAGE_REPO_GENERATE_WORKLOAD]
     with container_registry(tmp_path / "registry") as registry:

@@ -37,7 +37,7 @@ def test_push_prints_digests_and_writes_a_settings_file_render_takes(
     docker_client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hera_workflows.cli import main as cli_main
-    from tests.support.containers import container_registry
+    from testkit.containers import container_registry
 
     image = images.STEP_IMAGES[contract.IMAGE_REPO_CHECKOUT]
     settings_file = tmp_path / "pushed.yaml"

@@ -29,7 +29,7 @@ from hera_workflows.settings import (
     load_settings,
 )
 from steps.common import contract
-from tests.support.paths import ARGO_CRDS, TEMPLATES
+from testkit.paths import ARGO_CRDS, TEMPLATES
 
 ESO = "external-secrets.io/v1"
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
+
+pytestmark = pytest.mark.slow  # builds the wheel and installs it into a fresh venv
 
 CONTROLLER_FIXTURE = ROOT / "tests" / "fixtures" / "controller" / "pipeline-inline-succeeded.json"
 

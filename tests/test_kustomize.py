@@ -17,7 +17,7 @@ import yaml
 
 from hera_workflows import render
 from steps.common import contract
-from tests.support.paths import TEMPLATES
+from testkit.paths import TEMPLATES
 
 NEW_REGISTRY = "registry.example.com/mirror"
 DIGEST = "sha256:" + "1" * 64

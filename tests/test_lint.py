@@ -17,20 +17,9 @@ import pytest
 
 from hera_workflows import lint
 from hera_workflows.lint_schema import CrdSchemas, format_path, patch_schema
+from testkit.lint_packs import BROKEN, FIXTURE_PACK, PACK_SOURCES
+from testkit.paths import ARGO_CRDS, ROOT, TEMPLATES
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
-from tests.support.paths import ARGO_CRDS, ROOT, TEMPLATES
-
-FIXTURES = ROOT / "tests" / "fixtures" / "lint"
-FIXTURE_PACK = FIXTURES / "pack"
-BROKEN = FIXTURES / "broken"
-
-
-def _rendered_pack_available() -> bool:
-    return (TEMPLATES / "steps").is_dir() and (TEMPLATES / "pipelines").is_dir()
-
-
-# The rendered pack when it exists (it is committed), the fixture pack always.
-PACK_SOURCES = {"fixture": FIXTURE_PACK} | ({"rendered": TEMPLATES} if _rendered_pack_available() else {})
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:

@@ -22,9 +22,11 @@ import pytest
 import yaml
 
 from hera_workflows import lint
+from testkit.lint_packs import PACK_SOURCES
+from testkit.paths import ARGO_CRDS, ROOT
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
-from tests.support.paths import ARGO_CRDS, ROOT
-from tests.test_lint import PACK_SOURCES
+
+pytestmark = pytest.mark.oracle  # needs the Go toolchain: Argo's `lint --offline` is built from the module proxy
 
 ORACLE_SEEDS = [s for s in SEEDS if s.argo is not None]
 

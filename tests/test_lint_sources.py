@@ -20,8 +20,8 @@ import yaml
 
 from hera_workflows import lint, lint_schema
 from hera_workflows.lint_schema import ARGO_CRD_NAMES, CrdError, CrdSchemas, hera_schemas
+from testkit.paths import ARGO_CRDS, ROOT, TEMPLATES
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
-from tests.support.paths import ARGO_CRDS, ROOT, TEMPLATES
 
 FIXTURE_PACK = ROOT / "tests" / "fixtures" / "lint" / "pack"
 STRUCTURE_SEEDS = [s for s in SEEDS if s.id in {
@@ -101,6 +101,7 @@ def _lint_cli(*args: str, path_prefix: Path) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow
 def test_from_cluster_reads_the_crds_of_the_kube_context(tmp_path: Path) -> None:
     bin_dir = _fake_kubectl(tmp_path)
     seeded = tmp_path / "pack"

@@ -18,7 +18,7 @@ import yaml
 
 from hera_workflows import lint
 from hera_workflows.lint_versions import ADDED, ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, derive_added, newer_fields
-from tests.support.paths import ARGO_CRDS, ARGO_V3_6_CRDS, ARGO_V4_0_CRDS, ROOT, TEMPLATES
+from testkit.paths import ARGO_CRDS, ARGO_V3_6_CRDS, ARGO_V4_0_CRDS, ROOT, TEMPLATES
 
 CRD_BY_LINE = {"3.6": ARGO_V3_6_CRDS, "4.0": ARGO_V4_0_CRDS, "4.1": ARGO_CRDS}
 KINDS = ("workflows", "workflowtemplates", "clusterworkflowtemplates")

@@ -14,7 +14,7 @@ from hera_workflows.cli import main as cli_main
 from hera_workflows.pack import Pack, PackError, PipelineArgument, PipelineStep, Resource, default_pack
 from hera_workflows.settings import Settings
 from steps.common.cli import Option
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from hera_workflows import podrun
 from hera_workflows.podrun import InvalidTemplate, PodError, UnsupportedTemplate, plan_pod, run_pod
-from tests.support.containers import step_template, tiny_image
+from testkit.containers import step_template, tiny_image
 
 STEP_TEMPLATES = [
     ("checkout-source.yaml", "checkout"),
@@ -191,6 +191,7 @@ def tiny(docker_client: Any) -> str:
     return tiny_image(docker_client)
 
 
+@pytest.mark.docker
 def test_volumes_env_secrets_and_outputs(docker_client: Any, tiny: str, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
@@ -255,6 +256,7 @@ def test_volumes_env_secrets_and_outputs(docker_client: Any, tiny: str, tmp_path
     assert result.started_at <= result.finished_at
 
 
+@pytest.mark.docker
 def test_missing_output_without_default_is_an_error(docker_client: Any, tiny: str) -> None:
     tpl = template(tiny, "true", outputs={"parameters": [{"name": "x", "valueFrom": {"path": "/tmp/x"}}]})
     result = run_pod(tpl, {}, name="podrun-missing", client=docker_client)
@@ -262,6 +264,7 @@ def test_missing_output_without_default_is_an_error(docker_client: Any, tiny: st
     assert "/tmp/x" in result.message
 
 
+@pytest.mark.docker
 def test_failure_exit_code_and_outputs_of_a_failed_pod(docker_client: Any, tiny: str) -> None:
     tpl = template(
         tiny, "echo partial > /tmp/o; exit 3", outputs={"parameters": [{"name": "o", "valueFrom": {"path": "/tmp/o"}}]}
@@ -271,6 +274,7 @@ def test_failure_exit_code_and_outputs_of_a_failed_pod(docker_client: Any, tiny:
     assert result.outputs == {"o": "partial"}  # read from the stopped container's filesystem
 
 
+@pytest.mark.docker
 def test_optional_secret_volume_is_empty_and_required_one_is_an_error(docker_client: Any, tiny: str) -> None:
     tpl = template(
         tiny, "ls -A /s | wc -l > /tmp/n", outputs={"parameters": [{"name": "n", "valueFrom": {"path": "/tmp/n"}}]}
@@ -284,6 +288,7 @@ def test_optional_secret_volume_is_empty_and_required_one_is_an_error(docker_cli
         run_pod(tpl, {}, name="podrun-required", client=docker_client)
 
 
+@pytest.mark.docker
 def test_init_containers_share_volumes_and_run_first(docker_client: Any, tiny: str) -> None:
     tpl = template(
         tiny, "cat /work/seed", outputs={"parameters": [{"name": "seed", "valueFrom": {"path": "/work/seed"}}]}
@@ -309,6 +314,7 @@ def test_init_containers_share_volumes_and_run_first(docker_client: Any, tiny: s
     assert "[seed] init-log" in result.logs
 
 
+@pytest.mark.docker
 def test_deadline_kills_the_pod(docker_client: Any, tiny: str) -> None:
     started = time.monotonic()
     result = run_pod(
@@ -319,6 +325,7 @@ def test_deadline_kills_the_pod(docker_client: Any, tiny: str) -> None:
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.docker
 def test_cancel_stops_the_pod(docker_client: Any, tiny: str) -> None:
     cancel = threading.Event()
     threading.Timer(0.5, cancel.set).start()
@@ -326,6 +333,7 @@ def test_cancel_stops_the_pod(docker_client: Any, tiny: str) -> None:
     assert (result.phase, result.message) == ("Failed", podrun.CANCEL_MESSAGE)
 
 
+@pytest.mark.docker
 def test_security_context_is_enforced_in_the_container(docker_client: Any, tiny: str) -> None:
     script = (
         "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status > /tmp/o/status; id > /tmp/o/id;"
@@ -360,6 +368,7 @@ def test_security_context_is_enforced_in_the_container(docker_client: Any, tiny:
     assert int(dict(line.split(":\t") for line in result.outputs["status"].splitlines())["CapEff"], 16) & (1 << 21)
 
 
+@pytest.mark.docker
 def test_run_as_non_root_refuses_a_root_image_user(docker_client: Any, tiny: str) -> None:
     tpl = template(tiny, "true", securityContext={"runAsNonRoot": True})  # image user is root (unset)
     result = run_pod(tpl, {}, name="podrun-nonroot", client=docker_client)
@@ -369,11 +378,13 @@ def test_run_as_non_root_refuses_a_root_image_user(docker_client: Any, tiny: str
     assert podrun.image_user_problem("10001", None) is None
 
 
+@pytest.mark.docker
 def test_missing_image_fails_clearly_and_is_never_pulled(docker_client: Any) -> None:
     with pytest.raises(PodError, match=r"never pulls.*images build"):
         run_pod(template("local/does-not-exist:0"), {}, name="podrun-noimage", client=docker_client)
 
 
+@pytest.mark.docker
 def test_resources_reach_the_container_and_it_is_removed_after(docker_client: Any, tiny: str) -> None:
     tpl = template(tiny, "true")
     tpl["container"]["resources"] = {"limits": {"memory": "64Mi", "cpu": "250m"}}
@@ -391,6 +402,7 @@ def test_resources_reach_the_container_and_it_is_removed_after(docker_client: An
     assert not docker_client.containers.list(all=True, filters={"label": f"{podrun.LABEL_POD}=podrun-res2"})
 
 
+@pytest.mark.docker
 def test_fs_group_makes_the_workspace_writable_for_the_step_user(docker_client: Any, tiny: str, tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir(mode=0o755)  # root-owned, not writable by uid 1000 without fsGroup

@@ -23,9 +23,9 @@ import pytest
 from steps.common.imageref import validate_image_name, validate_registry, validate_tag
 from steps.common.log import StepError
 from steps.publish_image.main import classify, detect_source
-from tests.support.faultproxy import FaultProxy
-from tests.support.paths import ROOT
-from tests.support.registry import (
+from testkit.faultproxy import FaultProxy
+from testkit.paths import ROOT
+from testkit.registry import (
     BaseImage,
     Registry,
     remove_storage,

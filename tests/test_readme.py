@@ -14,7 +14,7 @@ from hera_workflows.cli import COMMANDS
 from hera_workflows.listing import describe, markdown_table
 from hera_workflows.render import build_pack_resources
 from hera_workflows.settings import Settings
-from tests.support.paths import ROOT
+from testkit.paths import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -1,4 +1,4 @@
-"""Gate 2 of the real-system tier (issue 12): a real node on 127.0.0.1 (tests/support/real_node.py). kubelet,
+"""Gate 2 of the real-system tier (issue 12): a real node on 127.0.0.1 (testkit/real_node.py). kubelet,
 kube-controller-manager and kube-scheduler v1.36.3 from the `k8s.io/kubernetes` module on a private containerd: a
 scheduled host-network pod runs to completion and its log is read through the API; no pod sees a nameserver other
 than 127.0.0.1 and no image is ever pulled; every listener is on loopback; and teardown restores the host, so a
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.real_node import (
+from testkit.real_node import (
     BUSYBOX_IMAGE,
     NAMESERVER,
     HostState,

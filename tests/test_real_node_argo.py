@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.cluster import record_timing
-from tests.support.gitserver import GIT_IDENTITY, HttpGitServer, git
-from tests.support.real_argo import NAMESPACE, NODE_IMAGE_REGISTRY, TIER_SETTINGS, RealArgo
-from tests.support.real_node import BUSYBOX_IMAGE, NAMESERVER, wait_until
-from tests.support.registry import BaseImage, Registry
+from testkit.cluster import record_timing
+from testkit.gitserver import GIT_IDENTITY, HttpGitServer, git
+from testkit.real_argo import NAMESPACE, NODE_IMAGE_REGISTRY, TIER_SETTINGS, RealArgo
+from testkit.real_node import BUSYBOX_IMAGE, NAMESERVER, wait_until
+from testkit.registry import BaseImage, Registry
 
 pytestmark = [pytest.mark.cluster, pytest.mark.node]
 

@@ -1,4 +1,4 @@
-"""The real-system tier's own kit (tests/support/real_openchoreo.py, issue 12 gate 1): every process it starts
+"""The real-system tier's own kit (testkit/real_openchoreo.py, issue 12 gate 1): every process it starts
 listens on 127.0.0.1 only, a component that cannot start fails the set-up with one line and the logs that explain
 it, teardown leaves no process and no directory behind, and the fake server answers 22 requests exactly as the real
 openchoreo-api v1.2.3 does (a differential test that keeps the fake from drifting)."""
@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.fake_openchoreo import FakeOpenChoreo
-from tests.support.real_openchoreo import (
+from testkit.fake_openchoreo import FakeOpenChoreo
+from testkit.real_openchoreo import (
     PUBLISHER_CLIENT_ID,
     UNBOUND_CLIENT_ID,
     ClusterBinaries,

@@ -1,4 +1,4 @@
-"""The reference locator (tests/support/reference.py): pinned sets found in ../shared or a cache one command fills.
+"""The reference locator (testkit/reference.py): pinned sets found in ../shared or a cache one command fills.
 
 - GitHub-hosted sets are fetched from a real HTTP server on 127.0.0.1 laid out as `<owner>/<repo>/<ref>/<path>` (the
   raw.githubusercontent.com shape), serving the pinned upstream files; never from the internet. A served file that
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import reference
-from tests.support.paths import ROOT
+from testkit import reference
+from testkit.paths import ROOT
 
 GITHUB_SETS = [s for s in reference.SETS if isinstance(s.source, reference.GitHubTree)]
 GO_SETS = [s for s in reference.SETS if isinstance(s.source, reference.GoModule)]
@@ -116,6 +116,7 @@ def _module_download_cache() -> Path:
     return Path(proc.stdout.strip()) / "cache" / "download"
 
 
+@pytest.mark.oracle  # runs the Go toolchain (`go mod download`)
 def test_go_module_sets_fetch_through_go_mod_download(
     empty_locations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -131,6 +132,7 @@ def test_go_module_sets_fetch_through_go_mod_download(
     assert all(s.path().is_relative_to(empty_locations) for s in GO_SETS)
 
 
+@pytest.mark.oracle  # runs the Go toolchain (`go mod download`)
 def test_an_unknown_module_version_fails_with_go_s_message(
     empty_locations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -179,6 +181,7 @@ def test_a_plain_clone_stops_make_test_at_once_with_one_message(tmp_path: Path) 
     assert reference.FETCH_COMMAND in proc.stdout + proc.stderr
 
 
+@pytest.mark.oracle  # runs the Go toolchain (`go mod download`)
 def test_ensure_fetches_every_missing_set_from_its_source(
     upstream_server: tuple[str, Path], empty_locations: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

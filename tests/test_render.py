@@ -11,13 +11,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import yaml
 from hera.workflows import models as hera_models
 
 from hera_workflows import render
-from hera_workflows.lint_schema import patch_schema
 from hera_workflows.openchoreo import V017_TEMPLATE_PREFIX
 from hera_workflows.settings import Settings, load_settings
 from steps.build.options import CACHE_PUSH_SECRET_DIR, PULL_SECRET_DIR
@@ -27,26 +25,13 @@ from steps.common import contract
 from steps.common.cli import Option
 from steps.generate_workload.options import OPTIONS as GENERATE_OPTIONS
 from steps.publish_image.options import OPTIONS as PUBLISH_OPTIONS
-from tests.support.paths import ARGO_CRDS, OPENCHOREO_017_CRDS, OPENCHOREO_1X_CRDS, TEMPLATES
+from testkit.paths import ARGO_CRDS, OPENCHOREO_017_CRDS, OPENCHOREO_1X_CRDS, TEMPLATES
+from testkit.rendered import LOADER, PARAM_REF, schema_errors
 
-LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-PARAM_REF = re.compile(r"^\{\{inputs\.parameters\.[-a-zA-Z0-9_]+\}\}$")
 SHELLS = {"sh", "bash", "ash", "dash", "zsh", "/bin/sh", "/bin/bash", "/usr/bin/env"}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-@cache
-def crd_validator(path: Path) -> jsonschema.Draft7Validator:
-    crd = yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
-    # As `kubectl apply --validate=strict` sees it: unknown fields rejected, int-or-string, list-type sets.
-    schema = patch_schema(copy.deepcopy(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]))
-    return jsonschema.Draft7Validator(schema)
-
-
-def schema_errors(path: Path, document: dict[str, Any]) -> list[str]:
-    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in crd_validator(path).iter_errors(document)]
 
 
 @cache

@@ -123,7 +123,7 @@ def test_settings_keys_are_listed() -> None:
 
 
 def test_example_settings_file_is_valid() -> None:
-    from tests.support.paths import ROOT
+    from testkit.paths import ROOT
 
     settings = load_settings(ROOT / "examples" / "pack-settings.yaml")
     assert settings.api.mode == "workloads" and settings.secrets.registry_ca == "corp-ca"
@@ -144,7 +144,7 @@ def test_render_help_and_readme_reference_come_from_the_descriptions() -> None:
     import subprocess
     import sys
 
-    from tests.support.paths import ROOT
+    from testkit.paths import ROOT
 
     help_text = subprocess.run(
         [sys.executable, "-m", "hera_workflows", "render", "--help"],

@@ -1,7 +1,7 @@
 """Every step image run as a container exactly as its rendered template runs it (command, env, mounts, user,
 capabilities, read-only root: all read from templates/steps/*.yaml by hera_workflows.podrun, nothing restated).
 
-checkout (git over smart HTTP with basic auth, tests/support/gitserver.py) -> build (buildah in the container
+checkout (git over smart HTTP with basic auth, testkit/gitserver.py) -> build (buildah in the container
 with SYS_ADMIN, overlay storage on an emptyDir, base image pulled from the registry) -> publish (skopeo) to a real
 registry container (the local registry image via testcontainers, host network, 127.0.0.1: plain HTTP, and
 htpasswd + self-signed TLS) -> the registry holds the reported digest, a pull by that digest runs -> generate-workload
@@ -23,7 +23,7 @@ import yaml
 from hera_workflows import images
 from hera_workflows.podrun import PodResult, run_pod
 from steps.common import contract
-from tests.support.containers import (
+from testkit.containers import (
     container_registry,
     pipeline_variables,
     push_local_image,
@@ -31,10 +31,10 @@ from tests.support.containers import (
     step_template,
     tiny_image,
 )
-from tests.support.gitserver import HttpGitServer, git
-from tests.support.registry import Registry
+from testkit.gitserver import HttpGitServer, git
+from testkit.registry import Registry
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 DOCKERFILE = """\
 ARG BASE

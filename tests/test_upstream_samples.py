@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from hera_workflows import lint
-from tests.support.paths import OPENCHOREO_1X_SAMPLES, TEMPLATES
+from testkit.paths import OPENCHOREO_1X_SAMPLES, TEMPLATES
 
 UPSTREAM_CLUSTER_WORKFLOWS = sorted((OPENCHOREO_1X_SAMPLES / "ci-workflows").glob("*.yaml"))
 # A sample WorkflowRun, as OpenChoreo's renderer sees it (`${metadata.*}`).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Host packages of the real node (issue 12, gates 2-3), installed if missing; idempotent. Debian's containerd and
-# runc run as a private second containerd instance started by tests/support/real_node.py (Docker's engine and its
+# runc run as a private second containerd instance started by testkit/real_node.py (Docker's engine and its
 # containerd are never touched); catatonit is the sandbox ("pause") image; busybox-static the test pods' image.
 set -euo pipefail
 PACKAGES=(containerd runc containernetworking-plugins catatonit busybox-static media-types)

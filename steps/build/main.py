@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps.build.options import ISOLATION_USER_NAMESPACE, ISOLATIONS, OPTIONS, PRESET_REACT, PRESETS
-from steps.common.cli import option_label, parse_bool, parse_options
+from steps.build.options import ISOLATION_USER_NAMESPACE, ISOLATIONS, PRESET_REACT, PRESETS, BuildOptions
+from steps.common.cli import parse_bool
 from steps.common.contract import EXIT_FAILURE, EXIT_TRANSIENT, EXIT_USAGE, OUT_IMAGE_DIGEST
 from steps.common.imageref import DIGEST_RE, image_tag, validate_image_name
 from steps.common.log import StepError, StepLogger
@@ -34,10 +34,6 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOCKERFILE_LIKE = re.compile(r"(?i)^(?:docker|container)file(?:[._-].*)?$|.*\.(?:docker|container)file$")
 _SKIP_DIRS = {".git", "node_modules", ".venv", "vendor", "__pycache__", "target", "dist", "build"}
 _TAIL_LINES = 40
-
-
-def _field(dest: str) -> str:
-    return option_label(OPTIONS, dest)
 
 
 # --- isolation ------------------------------------------------------------------------------------------------
@@ -56,7 +52,7 @@ def check_isolation(isolation: str, uid_map_file: str, log: StepLogger) -> None:
 
     `hostUsers: false` is silently ignored by clusters older than 1.33 or without user-namespace support, so the
     step checks where it actually runs instead of trusting the pod spec."""
-    field = _field("isolation")
+    field = BuildOptions.label("isolation")
     if isolation not in ISOLATIONS:
         raise StepError(f"{field}: {isolation!r} is not one of {', '.join(ISOLATIONS)}", EXIT_USAGE)
     if isolation != ISOLATION_USER_NAMESPACE:
@@ -207,61 +203,61 @@ class BuildPlan:
     ca_dir: Path | None
 
 
-def plan(values: dict[str, str | bool | None]) -> BuildPlan:
-    def text(dest: str) -> str:
-        value = values[dest]
-        return value if isinstance(value, str) else ""
-
-    name = validate_image_name(text("image_name"), _field("image_name"))
-    tag = image_tag(text("image_tag"), text("git_revision"), _field("image_tag"), _field("git_revision"))
-    source_field = _field("source_dir")
-    source = Path(text("source_dir")).resolve()
+def plan(opts: BuildOptions) -> BuildPlan:
+    name = validate_image_name(opts.image_name, opts.label("image_name"))
+    tag = image_tag(opts.image_tag, opts.git_revision, opts.label("image_tag"), opts.label("git_revision"))
+    source_field = opts.label("source_dir")
+    source = Path(opts.source_dir).resolve()
     if not source.is_dir():
         raise StepError(f"{source_field}: source directory {source} does not exist; did checkout-source run?")
-    context = resolve_under(source, text("context"), _field("context"))
+    context = resolve_under(source, opts.context, opts.label("context"))
     if not context.is_dir():
         what = "is a file, not a directory" if context.exists() else "does not exist"
-        raise StepError(f"{_field('context')}: build context {text('context')!r} ({context}) {what}", EXIT_USAGE)
-    preset = text("preset").strip()
+        raise StepError(f"{opts.label('context')}: build context {opts.context!r} ({context}) {what}", EXIT_USAGE)
+    preset = opts.preset.strip()
     if preset not in PRESETS:
         raise StepError(
-            f"{_field('preset')}: {preset!r} is not one of {', '.join(repr(p) for p in PRESETS)}", EXIT_USAGE
+            f"{opts.label('preset')}: {preset!r} is not one of {', '.join(repr(p) for p in PRESETS)}",
+            EXIT_USAGE,
         )
-    build_args = parse_pairs(text("build_args"), _field("build_args"))
+    build_args = parse_pairs(opts.build_args, opts.label("build_args"))
     dockerfile: Path | None = None
     if preset == PRESET_REACT:
-        node_version = text("node_version").strip()
+        node_version = opts.node_version.strip()
         if not _NODE_VERSION_RE.fullmatch(node_version):
             raise StepError(
-                f"{_field('node_version')}: {node_version!r} is not a version such as 20 or 20.11", EXIT_USAGE
+                f"{opts.label('node_version')}: {node_version!r} is not a version such as 20 or 20.11",
+                EXIT_USAGE,
             )
         if not (context / "package.json").is_file():
             raise StepError(
-                f"{_field('context')}: no package.json in {text('context')!r}; the react preset builds a Node.js app",
+                f"{opts.label('context')}: no package.json in {opts.context!r}; the react preset builds a Node.js app",
                 EXIT_USAGE,
             )
         build_args = [("NODE_VERSION", node_version), *[(n, v) for n, v in build_args if n != "NODE_VERSION"]]
     else:
-        dockerfile = resolve_under(source, text("dockerfile"), _field("dockerfile"))
+        dockerfile = resolve_under(source, opts.dockerfile, opts.label("dockerfile"))
     if dockerfile is not None and not dockerfile.is_file():
         what = "is a directory" if dockerfile.is_dir() else "not found"
         raise StepError(
-            f"{_field('dockerfile')}: {text('dockerfile')!r} {what} under the source root{_hint(source)}", EXIT_USAGE
-        )
-    archive = Path(text("archive")).absolute()
-    if ":" in str(archive):
-        raise StepError(f"{_field('archive')}: {archive} contains ':', which the oci-archive transport cannot take")
-    if archive.is_dir():
-        raise StepError(f"{_field('archive')}: {archive} is a directory")
-    cache_repo = text("cache_repo").strip()
-    if cache_repo and (("://" in cache_repo) or "@" in cache_repo or cache_repo.count(":") > 1):
-        raise StepError(
-            f"{_field('cache_repo')}: {cache_repo!r} must be host[:port]/repository (no scheme, tag or credentials)",
+            f"{opts.label('dockerfile')}: {opts.dockerfile!r} {what} under the source root{_hint(source)}",
             EXIT_USAGE,
         )
-    auth = Path(text("auth_file")) if text("auth_file") else None
-    cache_auth = Path(text("cache_auth_file")) if text("cache_auth_file") and cache_repo else None
-    ca_dir = Path(text("ca_dir")) if text("ca_dir") else None
+    archive = Path(opts.archive).absolute()
+    if ":" in str(archive):
+        raise StepError(f"{opts.label('archive')}: {archive} contains ':', which the oci-archive transport cannot take")
+    if archive.is_dir():
+        raise StepError(f"{opts.label('archive')}: {archive} is a directory")
+    cache_repo = opts.cache_repo.strip()
+    if cache_repo and (("://" in cache_repo) or "@" in cache_repo or cache_repo.count(":") > 1):
+        raise StepError(
+            f"{opts.label('cache_repo')}: {cache_repo!r} must be host[:port]/repository "
+            "(no scheme, tag or credentials)",
+            EXIT_USAGE,
+        )
+    auth = Path(opts.auth_file) if opts.auth_file else None
+    cache_auth = Path(opts.cache_auth_file) if opts.cache_auth_file and cache_repo else None
+    ca_dir = Path(opts.ca_dir) if opts.ca_dir else None
     return BuildPlan(
         image=f"{name}:{tag}",
         name=name,
@@ -271,11 +267,11 @@ def plan(values: dict[str, str | bool | None]) -> BuildPlan:
         dockerfile=dockerfile,
         preset=preset,
         archive=archive,
-        storage=Path(text("storage_dir")).absolute(),
+        storage=Path(opts.storage_dir).absolute(),
         build_args=build_args,
-        build_env=parse_pairs(text("build_env"), _field("build_env")),
+        build_env=parse_pairs(opts.build_env, opts.label("build_env")),
         cache_repo=cache_repo,
-        tls_verify=parse_bool(text("tls_verify"), field=_field("tls_verify")),
+        tls_verify=parse_bool(opts.tls_verify, field=opts.label("tls_verify")),
         auth_file=auth if auth is not None and auth.is_file() else None,
         cache_auth_file=cache_auth if cache_auth is not None and cache_auth.is_file() else None,
         ca_dir=ca_dir if ca_dir is not None and ca_dir.is_dir() else None,
@@ -476,18 +472,18 @@ def build(p: BuildPlan, log: StepLogger) -> str:
     return archived
 
 
-def remove_stale_archive(value: str | bool | None, log: StepLogger) -> None:
+def remove_stale_archive(value: str, log: StepLogger) -> None:
     """An archive left by an earlier run goes first: a failed build must leave no archive behind."""
-    if isinstance(value, str) and value and Path(value).is_file():
+    if value and Path(value).is_file():
         log.info(f"removing the previous archive {value}")
         Path(value).unlink()
 
 
 def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
-    values = parse_options(PROG, DESCRIPTION, OPTIONS, argv)
-    check_isolation(str(values["isolation"] or ""), str(values["uid_map"] or ""), log)
-    remove_stale_archive(values["archive"], log)
-    build_plan = plan(values)
+    opts = BuildOptions.parse(PROG, DESCRIPTION, argv)
+    check_isolation(opts.isolation, opts.uid_map, log)
+    remove_stale_archive(opts.archive, log)
+    build_plan = plan(opts)
     digest = build(build_plan, log)
     outputs = Outputs()
     outputs.set(OUT_IMAGE_DIGEST, digest)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
 from steps.common import contract
-from steps.common.cli import Option
+from steps.common.cli import Option, StepOptions
 from steps.common.imageref import IMAGE_NAMING_OPTIONS
 
 # The build runs the repository's RUN steps: it mounts no push credentials. At most a read-only pull Secret (private
@@ -132,3 +136,30 @@ OPTIONS: list[Option] = [
         default=contract.REGISTRY_CA_DIR,
     ),
 ]
+
+
+@dataclass(frozen=True)
+class BuildOptions(StepOptions):
+    """The build-image options, typed (fields = the dests of `OPTIONS`)."""
+
+    OPTIONS: ClassVar[Sequence[Option]] = OPTIONS
+
+    image_name: str
+    image_tag: str
+    git_revision: str
+    context: str
+    dockerfile: str
+    build_args: str
+    build_env: str
+    cache_repo: str
+    tls_verify: str
+    preset: str
+    node_version: str
+    isolation: str
+    uid_map: str
+    source_dir: str
+    archive: str
+    storage_dir: str
+    auth_file: str
+    cache_auth_file: str
+    ca_dir: str

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from steps.checkout.options import OPTIONS
+from steps.checkout.options import CheckoutOptions
 from steps.common.cli import parse_bool
 from steps.common.contract import EXIT_USAGE
 from steps.common.log import StepError, redactor
 
-_OPTIONS = {option.dest: option for option in OPTIONS}
 _COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
 # [user@]host:path, scp-like syntax (git treats it as ssh when a ':' comes before any '/').
 _SCP = re.compile(r"(?P<user>[A-Za-z0-9._~+-]+)@(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<path>.+)")
@@ -25,7 +24,7 @@ SUPPORTED_URLS = "https://host/path, http://host/path, ssh://[user@]host[:port]/
 
 def field(dest: str) -> str:
     """How an error names an option: `--flag (env VAR, parameter name)`."""
-    return _OPTIONS[dest].label
+    return CheckoutOptions.label(dest)
 
 
 def bad(dest: str, message: str) -> StepError:
@@ -170,31 +169,27 @@ class CheckoutRequest:
     known_hosts: str
 
 
-def parse_request(values: Mapping[str, str | bool | None], git_env: Mapping[str, str], cwd: Path) -> CheckoutRequest:
-    def text(dest: str) -> str:
-        value = values.get(dest)
-        return value if isinstance(value, str) else ""
-
-    repo = parse_repo_url(text("repo"))
-    commit = parse_commit(text("commit"))
-    branch = parse_branch(text("branch"), git_env, cwd)
+def parse_request(opts: CheckoutOptions, git_env: Mapping[str, str], cwd: Path) -> CheckoutRequest:
+    repo = parse_repo_url(opts.repo)
+    commit = parse_commit(opts.commit)
+    branch = parse_branch(opts.branch, git_env, cwd)
     if not commit and not branch:
         raise StepError(
             f"nothing to check out: set {field('branch')} or {field('commit')} (a commit wins when both are set)",
             EXIT_USAGE,
         )
-    dest_text = text("dest").strip()
+    dest_text = opts.dest.strip()
     if not dest_text:
         raise bad("dest", "must not be empty")
-    secret_dir_text = text("secret_dir").strip()
+    secret_dir_text = opts.secret_dir.strip()
     return CheckoutRequest(
         repo=repo,
         branch=branch,
         commit=commit,
-        depth=parse_depth(text("depth") or "1"),
-        submodules=parse_bool(text("submodules"), field=field("submodules")),
-        app_path=parse_app_path(text("app_path")),
+        depth=parse_depth(opts.depth or "1"),
+        submodules=parse_bool(opts.submodules, field=field("submodules")),
+        app_path=parse_app_path(opts.app_path),
         dest=Path(dest_text).absolute(),
         secret_dir=Path(secret_dir_text) if secret_dir_text else Path("/nonexistent"),
-        known_hosts=text("known_hosts"),
+        known_hosts=opts.known_hosts,
     )

@@ -19,9 +19,8 @@ from pathlib import Path
 
 from steps.checkout.auth import askpass_env, read_secret, ssh_env
 from steps.checkout.inputs import CheckoutRequest, RepoUrl, bad, field, parse_request
-from steps.checkout.options import OPTIONS
+from steps.checkout.options import CheckoutOptions
 from steps.common import contract
-from steps.common.cli import parse_options
 from steps.common.log import StepError, StepLogger, redactor
 from steps.common.outputs import Outputs
 
@@ -365,11 +364,11 @@ def make_temp_dir() -> Path:
 
 
 def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
-    values = parse_options(PROG, DESCRIPTION, OPTIONS, argv)
+    opts = CheckoutOptions.parse(PROG, DESCRIPTION, argv)
     started = time.monotonic()
     tmp = make_temp_dir()
     try:
-        request = parse_request(values, base_env(tmp), tmp)
+        request = parse_request(opts, base_env(tmp), tmp)
         check_dest(request.dest)
         what = f"commit {request.commit}" if request.commit else f"branch {request.branch}"
         depth = f"depth {request.depth}" if request.depth else "full history"

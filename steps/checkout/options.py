@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
 from steps.common import contract
-from steps.common.cli import Option
+from steps.common.cli import Option, StepOptions
 
 OPTIONS: list[Option] = [
     Option(
@@ -64,3 +68,20 @@ OPTIONS: list[Option] = [
         param="ssh-known-hosts",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class CheckoutOptions(StepOptions):
+    """The checkout-source options, typed (fields = the dests of `OPTIONS`)."""
+
+    OPTIONS: ClassVar[Sequence[Option]] = OPTIONS
+
+    repo: str
+    branch: str
+    commit: str
+    app_path: str
+    submodules: str
+    depth: str
+    dest: str
+    secret_dir: str
+    known_hosts: str

@@ -14,8 +14,9 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import FrameType
+from typing import ClassVar, Self
 
 from steps.common.contract import EXIT_FAILURE, EXIT_USAGE
 from steps.common.log import StepError, StepLogger, redactor
@@ -146,6 +147,58 @@ def parse_options(
             EXIT_USAGE,
         )
     return values
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """Base of every step's typed options: one frozen dataclass per step whose fields are exactly the `dest`s of
+    its option table (`OPTIONS`), so a mistyped option name is a mypy error, not a KeyError at run time.
+
+    A text option is a `str` (an absent value is ""); a `flag_only` option is a `bool`. The table stays the single
+    source for flags, env vars, defaults and the template's parameters; the dataclass only gives its values types.
+    """
+
+    OPTIONS: ClassVar[Sequence[Option]] = ()
+
+    @classmethod
+    def check_table(cls) -> None:
+        """Raise TypeError unless the dataclass fields are exactly the option table's dests (run by the tests)."""
+        declared = [field.name for field in fields(cls)]
+        table = [option.dest for option in cls.OPTIONS]
+        if sorted(declared) != sorted(table):
+            missing = sorted(set(table) - set(declared))
+            extra = sorted(set(declared) - set(table))
+            raise TypeError(f"{cls.__name__} does not match its option table: missing {missing}, extra {extra}")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str | bool | None]) -> Self:
+        """Typed options from `parse_options`' result (an option absent from `values` reads as unset)."""
+        typed: dict[str, str | bool] = {}
+        for option in cls.OPTIONS:
+            value = values.get(option.dest)
+            if option.flag_only:
+                typed[option.dest] = bool(value)
+            else:
+                typed[option.dest] = value if isinstance(value, str) else ""
+        return cls(**typed)
+
+    @classmethod
+    def parse(
+        cls,
+        prog: str,
+        description: str,
+        argv: Sequence[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Self:
+        return cls.from_values(parse_options(prog, description, cls.OPTIONS, argv, environ))
+
+    @classmethod
+    def label(cls, dest: str) -> str:
+        """How errors name the option `dest`: `--flag (env VAR, parameter name)`."""
+        for option in cls.OPTIONS:
+            if option.dest == dest:
+                return option.label
+        raise KeyError(f"{cls.__name__} has no option {dest!r}")
 
 
 class Terminated(BaseException):

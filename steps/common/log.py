@@ -114,4 +114,5 @@ class StepLogger:
 
 
 def fail(message: str, exit_code: int = EXIT_FAILURE) -> NoReturn:
-    raise StepError(message, exit_code)
+    """Stop the step with one redacted error line and `exit_code`."""
+    raise StepError(redactor(message), exit_code)

@@ -41,7 +41,7 @@ from urllib.parse import quote, urlsplit
 
 from steps.common import contract
 from steps.common.cli import Option, parse_bool
-from steps.common.log import StepError, StepLogger, redactor
+from steps.common.log import StepLogger, fail, redactor
 from steps.generate_workload import safefs
 from steps.generate_workload.apiclient import ApiClient, Response, describe
 from steps.generate_workload.options import API_MODE_AUTO, API_MODE_OFF, API_MODES, OPTIONS, effective_api_mode
@@ -65,10 +65,6 @@ _FALLBACK_ENV = {"api_retry_backoff": ("API_RETRY_BACKOFF_SECONDS", "1"), "api_t
 def option_name(dest: str) -> str:
     """`--flag (env VAR, parameter name)` for an option, as every error message names it."""
     return _OPTIONS_BY_DEST[dest].label
-
-
-def _fail(message: str, exit_code: int = contract.EXIT_FAILURE) -> NoReturn:
-    raise StepError(redactor(message), exit_code)
 
 
 @dataclass(frozen=True)
@@ -115,16 +111,16 @@ def _explicit(options: Mapping[str, str | bool | None], dest: str) -> bool:
 def _url(options: Mapping[str, str | bool | None], dest: str, mode: str) -> str:
     value = _text(options, dest)
     if not value:
-        _fail(
+        fail(
             f"{option_name(dest)} is required when --api-mode={mode}{_mode_origin(options)}; "
             f"set {option_name('api_mode')} to off to write the CR without applying it (api-mode=off)",
             contract.EXIT_USAGE,
         )
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        _fail(f"{option_name(dest)}: expected an http(s) URL, got {value!r}", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: expected an http(s) URL, got {value!r}", contract.EXIT_USAGE)
     if parts.query or parts.fragment:
-        _fail(f"{option_name(dest)}: the URL must not have a query or fragment, got {value!r}", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: the URL must not have a query or fragment, got {value!r}", contract.EXIT_USAGE)
     return value.rstrip("/")
 
 
@@ -133,9 +129,9 @@ def _number(options: Mapping[str, str | bool | None], dest: str, low: float, hig
     try:
         value = int(raw) if integer else float(raw)
     except ValueError:
-        _fail(f"{option_name(dest)}: expected a number, got {raw!r}", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: expected a number, got {raw!r}", contract.EXIT_USAGE)
     if not low <= value <= high:
-        _fail(f"{option_name(dest)}: expected {low:g}..{high:g}, got {raw!r}", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: expected {low:g}..{high:g}, got {raw!r}", contract.EXIT_USAGE)
     return value
 
 
@@ -143,12 +139,12 @@ def _read_secret_file(path: Path, dest: str) -> str:
     try:
         value = safefs.read_regular(path, SECRET_FILE_MAX_BYTES).decode("utf-8").strip()
     except OSError as error:
-        _fail(f"{option_name(dest)}: cannot read {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: cannot read {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
     except UnicodeDecodeError:
-        _fail(f"{option_name(dest)}: {path} is not UTF-8 text", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: {path} is not UTF-8 text", contract.EXIT_USAGE)
     redactor.add(value)
     if not value:
-        _fail(f"{option_name(dest)}: {path} is empty")
+        fail(f"{option_name(dest)}: {path} is empty")
     return value
 
 
@@ -157,7 +153,7 @@ def resolve_mode(options: Mapping[str, str | bool | None]) -> str:
     mode = effective_api_mode(_text(options, "api_mode"), _profile(options))
     if mode is None:
         given = _text(options, "api_mode").lower()
-        _fail(f"{option_name('api_mode')}: expected one of {', '.join(API_MODES)}, got {given!r}", contract.EXIT_USAGE)
+        fail(f"{option_name('api_mode')}: expected one of {', '.join(API_MODES)}, got {given!r}", contract.EXIT_USAGE)
     return mode
 
 
@@ -181,12 +177,12 @@ def _optional_file(options: Mapping[str, str | bool | None], dest: str, missing:
         safefs.regular_file_size(path)
     except FileNotFoundError:
         if _explicit(options, dest):
-            _fail(f"{option_name(dest)}: {path} {missing}", contract.EXIT_USAGE)
+            fail(f"{option_name(dest)}: {path} {missing}", contract.EXIT_USAGE)
         return None
     except OSError as error:
-        _fail(f"{option_name(dest)}: {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
     except ValueError:
-        _fail(f"{option_name(dest)}: the path contains a NUL character", contract.EXIT_USAGE)
+        fail(f"{option_name(dest)}: the path contains a NUL character", contract.EXIT_USAGE)
     return path
 
 
@@ -195,13 +191,13 @@ def _check_ca_bundle(path: Path) -> None:
     try:
         data = safefs.read_regular(path, CA_BUNDLE_MAX_BYTES)
     except OSError as error:
-        _fail(f"{option_name('ca_bundle')}: cannot read {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
+        fail(f"{option_name('ca_bundle')}: cannot read {path}: {safefs.reason(error)}", contract.EXIT_USAGE)
     try:
         text = data.decode("ascii")
         ssl.create_default_context(cadata=text)
     except (UnicodeDecodeError, ssl.SSLError, ValueError) as error:
         detail = getattr(error, "reason", None) or type(error).__name__
-        _fail(
+        fail(
             f"{option_name('ca_bundle')}: cannot load {path}: no usable PEM CA certificate in it ({detail})",
             contract.EXIT_USAGE,
         )
@@ -241,7 +237,7 @@ def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogg
             _text(options, "token_file") or str(_OPTIONS_BY_DEST["token_file"].default)
         )
         if not token_path.is_file():
-            _fail(
+            fail(
                 f"{option_name('token_file')}: {token_path} does not exist; "
                 "--api-mode=legacy needs a bearer token file (mount the Secret there)",
                 contract.EXIT_USAGE,
@@ -251,7 +247,7 @@ def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogg
     token_url = _url(options, "oauth_token_url", mode)
     client_id = _text(options, "oauth_client_id")
     if not client_id:
-        _fail(f"{option_name('oauth_client_id')} is required when --api-mode={mode}", contract.EXIT_USAGE)
+        fail(f"{option_name('oauth_client_id')} is required when --api-mode={mode}", contract.EXIT_USAGE)
     default_secret_path = Path(
         _text(options, "oauth_client_secret_file") or str(_OPTIONS_BY_DEST["oauth_client_secret_file"].default)
     )
@@ -266,7 +262,7 @@ def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogg
     elif isinstance(inline_secret, str) and inline_secret.strip():
         client_secret = inline_secret.strip()
     else:
-        _fail(
+        fail(
             f"the OAuth2 client secret is required when --api-mode={mode}: mount it at "
             f"{option_name('oauth_client_secret_file')} ({default_secret_path} does not exist) "
             f"or set {option_name('oauth_client_secret')}",
@@ -328,7 +324,7 @@ def _required_text(document: Mapping[str, Any], path: tuple[str, ...]) -> str:
     for key in path:
         node = node.get(key) if isinstance(node, Mapping) else None
     if not isinstance(node, str) or not node:
-        _fail(f"workload CR: {'.'.join(path)} is missing or empty")
+        fail(f"workload CR: {'.'.join(path)} is missing or empty")
     return node
 
 
@@ -340,9 +336,9 @@ def _json(response: Response, what: str) -> dict[str, Any]:
     try:
         payload = response.json()
     except ValueError:
-        _fail(f"{describe(response)}: expected a JSON object for {what}")
+        fail(f"{describe(response)}: expected a JSON object for {what}")
     if not isinstance(payload, dict):
-        _fail(f"{describe(response)}: expected a JSON object for {what}")
+        fail(f"{describe(response)}: expected a JSON object for {what}")
     return payload
 
 
@@ -370,15 +366,15 @@ class _Session:
         if response.status_code != 401:
             return response
         if self._refreshed:
-            _fail(f"{describe(response)}; the token was already refreshed once in this step, giving up")
+            fail(f"{describe(response)}; the token was already refreshed once in this step, giving up")
         self._refreshed = True
         self._log.warning(f"{describe(response)}; getting a new token and retrying once")
         previous, self._token = self._token, self._get_token()
         if self._settings.mode == "legacy" and self._token == previous:
-            _fail(f"{describe(response)}; the token in {option_name('token_file')} was rejected")
+            fail(f"{describe(response)}; the token in {option_name('token_file')} was rejected")
         response = self._send(method, url, body)
         if response.status_code == 401:
-            _fail(f"{describe(response)}; rejected again after a token refresh")
+            fail(f"{describe(response)}; rejected again after a token refresh")
         return response
 
     def _send(self, method: str, url: str, body: Any) -> Response:
@@ -395,7 +391,7 @@ class _Session:
 def _failure(response: Response, hint: str = "") -> NoReturn:
     if response.status_code == 403 and not hint:
         hint = "the caller lacks permission (OpenChoreo's workload-publisher role grants workload:create/update)"
-    _fail(describe(response) + (f"; {hint}" if hint else ""))
+    fail(describe(response) + (f"; {hint}" if hint else ""))
 
 
 # --------------------------------------------------------------------------------------------------- workloads
@@ -419,7 +415,7 @@ def _oauth_token(client: ApiClient, settings: ApiSettings, log: StepLogger) -> s
     token = payload.get("access_token") if isinstance(payload, dict) else None
     if not isinstance(token, str) or not token.strip():
         # Never echo the body: it may hold a token under another name.
-        _fail(f"{describe(response, include_body=False)}: the response has no access_token")
+        fail(f"{describe(response, include_body=False)}: the response has no access_token")
     token = token.strip()
     redactor.add(token)
     token_type = payload.get("token_type") if isinstance(payload, dict) else None
@@ -547,7 +543,7 @@ def annotate_run(
         if attempt < RUN_ANNOTATION_ATTEMPTS:
             log.warning(f"{describe(response)}; the run changed meanwhile, reading it again")
             time.sleep(min(RUN_CONFLICT_DELAY_SECONDS, settings.backoff_seconds) * attempt)
-    _fail(
+    fail(
         f"{describe(response)}; WorkflowRun {namespace}/{run_name} still conflicting after "
         f"{RUN_ANNOTATION_ATTEMPTS} attempts",
         contract.EXIT_TRANSIENT,
@@ -568,13 +564,13 @@ def _publish_legacy(
 ) -> str:
     spec = workload.get("spec")
     if not isinstance(spec, Mapping):
-        _fail("workload CR: spec is missing")
+        fail("workload CR: spec is missing")
     owner_value = spec.get("owner")
     owner: Mapping[str, Any] = owner_value if isinstance(owner_value, Mapping) else {}
     project = owner.get("projectName") or _text(options, "project")
     component = owner.get("componentName") or _text(options, "component")
     if not project or not component:
-        _fail("workload CR: spec.owner.projectName and spec.owner.componentName are required for --api-mode=legacy")
+        fail("workload CR: spec.owner.projectName and spec.owner.componentName are required for --api-mode=legacy")
     assert settings.token_file is not None
     token_file = settings.token_file
 

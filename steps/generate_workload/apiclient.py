@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from steps.common import contract
-from steps.common.log import StepError, StepLogger, redactor
+from steps.common.log import StepLogger, fail, redactor
 
 if TYPE_CHECKING:
     import httpx
@@ -39,10 +39,6 @@ API_BODY_MAX_BYTES = 8 * 1024 * 1024
 _CHUNK = 64 * 1024
 # 429 and these are worth another attempt; every other status goes back to the caller.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-def _fail(message: str, exit_code: int = contract.EXIT_FAILURE) -> NoReturn:
-    raise StepError(redactor(message), exit_code)
 
 
 def body_excerpt(response: Response) -> str:
@@ -261,7 +257,7 @@ class ApiClient:
                 try:
                     verify.load_verify_locations(cafile=str(ca_bundle))
                 except (OSError, ssl.SSLError) as error:
-                    _fail(f"--ca-bundle (env API_CA_BUNDLE): cannot load {ca_bundle}: {error}")
+                    fail(f"--ca-bundle (env API_CA_BUNDLE): cannot load {ca_bundle}: {error}")
         self._timeout = timeout_seconds
         self._deadline = _Deadline()
         transport = httpx.HTTPTransport(verify=verify)
@@ -322,7 +318,7 @@ class ApiClient:
                     return response
                 problem = describe(response)
             if attempt == self._retries:
-                _fail(f"{problem}; gave up after {self._retries} attempt(s)", contract.EXIT_TRANSIENT)
+                fail(f"{problem}; gave up after {self._retries} attempt(s)", contract.EXIT_TRANSIENT)
             delay = min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
             self._log.warning(f"{problem}; retrying in {delay:g}s (attempt {attempt + 1} of {self._retries})")
             self._sleep(delay)
@@ -368,7 +364,7 @@ class ApiClient:
         where = f"{response.request.method} {response.request.url.path} -> {response.status_code}"
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            _fail(f"{where}: the response body is {int(declared)} bytes, above the limit of {limit} bytes; not read")
+            fail(f"{where}: the response body is {int(declared)} bytes, above the limit of {limit} bytes; not read")
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         decoder: Any = None
         if encoding in ("gzip", "x-gzip"):
@@ -376,7 +372,7 @@ class ApiClient:
         elif encoding == "deflate":
             decoder = zlib.decompressobj()
         elif encoding not in ("", "identity"):
-            _fail(f"{where}: unsupported Content-Encoding {encoding!r} (the step asks for identity)")
+            fail(f"{where}: unsupported Content-Encoding {encoding!r} (the step asks for identity)")
         chunks: list[bytes] = []
         size = 0
         for raw in response.iter_raw(_CHUNK):
@@ -385,11 +381,11 @@ class ApiClient:
                 try:
                     chunk = decoder.decompress(raw, limit + 1 - size)
                 except zlib.error:
-                    _fail(f"{where}: the {encoding} response body is corrupt")
+                    fail(f"{where}: the {encoding} response body is corrupt")
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
-                _fail(f"{where}: the response body is larger than the limit of {limit} bytes; stopped reading")
+                fail(f"{where}: the response body is larger than the limit of {limit} bytes; stopped reading")
         return b"".join(chunks)
 
     def _tls_failure(self, method: str, url: str, error: ssl.SSLError) -> NoReturn:
@@ -397,9 +393,9 @@ class ApiClient:
         reason = getattr(error, "verify_message", None) or getattr(error, "reason", None) or str(error)
         if isinstance(error, ssl.SSLCertVerificationError):
             where = f"the CA bundle {self._ca_bundle}" if self._ca_bundle else "the system CAs"
-            _fail(
+            fail(
                 f"{method} {parsed.path}: TLS verification of {parsed.scheme}://{parsed.netloc.decode()} failed "
                 f"({reason}) against {where}. Mount the CA that signed the server's certificate at "
                 "--ca-bundle (env API_CA_BUNDLE), or set --api-tls-verify=false (not recommended)"
             )
-        _fail(f"{method} {parsed.path}: TLS handshake with {parsed.netloc.decode()} failed: {reason}")
+        fail(f"{method} {parsed.path}: TLS handshake with {parsed.netloc.decode()} failed: {reason}")

@@ -16,14 +16,20 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from steps.common import contract
-from steps.common.cli import flag_values, option_label, parse_options, run_step
+from steps.common.cli import flag_values, parse_options, run_step
 from steps.common.contract import EXIT_USAGE
 from steps.common.log import StepError, StepLogger
 from steps.common.outputs import atomic_write
 from steps.generate_workload import identity, safefs
 from steps.generate_workload.descriptor import Descriptor, parse_descriptor_bytes, resolve_plain
 from steps.generate_workload.model import PROFILES, Profile, Workload
-from steps.generate_workload.options import API_MODE_OFF, API_MODES, OPTIONS, effective_api_mode
+from steps.generate_workload.options import (
+    API_MODE_OFF,
+    API_MODES,
+    OPTIONS,
+    GenerateWorkloadOptions,
+    effective_api_mode,
+)
 from steps.generate_workload.validate import validate_cr
 from steps.generate_workload.workload import FileReader, Params, basic_workload, convert, workload_name
 
@@ -143,24 +149,19 @@ def render_yaml(cr: Mapping[str, Any], dumper: type[yaml.SafeDumper] | None = No
     return text
 
 
-def _text(options: Options, name: str) -> str:
-    value = options.get(name)
-    return value if isinstance(value, str) else ""
-
-
 def _inside(path: Path, root: Path) -> bool:
     return os.path.commonpath([str(root), str(path)]) == str(root)
 
 
-def _profile(options: Options) -> Profile:
-    name = _text(options, "profile")
+def _profile(opts: GenerateWorkloadOptions) -> Profile:
+    name = opts.profile
     if name not in PROFILES:
         raise StepError(f"--profile: {name!r} is not one of {', '.join(PROFILES)}", EXIT_USAGE)
     return PROFILES[name]
 
 
-def _max_bytes(options: Options) -> int:
-    raw = _text(options, "max_bytes")
+def _max_bytes(opts: GenerateWorkloadOptions) -> int:
+    raw = opts.max_bytes
     try:
         value = int(raw)
     except ValueError:
@@ -170,26 +171,22 @@ def _max_bytes(options: Options) -> int:
     return value
 
 
-def _label(dest: str) -> str:
-    return option_label(OPTIONS, dest)
-
-
 def _probe_error(dest: str, shown: str, error: OSError | ValueError) -> StepError:
     """A path given through an option that the kernel refuses (a name too long, a component that is a file, a
     loop): exit 2 naming the option."""
     detail = safefs.reason(error) if isinstance(error, OSError) else "the path contains a NUL character"
-    return StepError(f"{_label(dest)}: {shown}: {detail}", EXIT_USAGE)
+    return StepError(f"{GenerateWorkloadOptions.label(dest)}: {shown}: {detail}", EXIT_USAGE)
 
 
-def locate_descriptor(options: Options, log: StepLogger) -> tuple[Path, Path, Path | None]:
+def locate_descriptor(opts: GenerateWorkloadOptions, log: StepLogger) -> tuple[Path, Path, Path | None]:
     """(source root, app directory, descriptor or None), all resolved. The descriptor must lie inside the root."""
-    source = Path(_text(options, "source_dir") or contract.SOURCE_DIR)
+    source = Path(opts.source_dir or contract.SOURCE_DIR)
     root = Path(os.path.realpath(source))
-    app_path = _text(options, "app_path") or "."
+    app_path = opts.app_path or "."
     app_dir = Path(os.path.normpath(root / app_path.lstrip("/")))
     if not _inside(app_dir, root):
         raise StepError(f"--app-path: {app_path!r} leads outside the source root {source}", EXIT_USAGE)
-    given = _text(options, "descriptor")
+    given = opts.descriptor
     if not given:
         candidate = app_dir / contract.WORKLOAD_DESCRIPTOR_NAME
         try:
@@ -210,11 +207,11 @@ def locate_descriptor(options: Options, log: StepLogger) -> tuple[Path, Path, Pa
         safefs.regular_file_size(descriptor)
     except FileNotFoundError:
         raise StepError(
-            f"{_label('descriptor')}: failed to read workload descriptor: "
+            f"{opts.label('descriptor')}: failed to read workload descriptor: "
             f"failed to open file {shown}: no such file or directory"
         ) from None
     except safefs.NotRegularFile as error:
-        raise StepError(f"{_label('descriptor')}: {shown} {safefs.reason(error)}") from None
+        raise StepError(f"{opts.label('descriptor')}: {shown} {safefs.reason(error)}") from None
     except (OSError, ValueError) as error:
         raise _probe_error("descriptor" if given else "app_path", shown, error) from None
     real = Path(os.path.realpath(descriptor))
@@ -240,24 +237,24 @@ class Built:
     text: str  # the CR as YAML
 
 
-def check_identities(options: Options) -> Params:
+def check_identities(opts: GenerateWorkloadOptions) -> Params:
     """The names and the image, as the API server and OpenChoreo accept them (exit 2 otherwise)."""
     params = Params(
-        namespace=identity.check_label(_text(options, "namespace"), _label("namespace"), "namespace name"),
-        project=identity.check_label(_text(options, "project"), _label("project"), "project name"),
-        component=identity.check_label(_text(options, "component"), _label("component"), "component name"),
-        image=identity.check_image(_text(options, "image"), _label("image")),
+        namespace=identity.check_label(opts.namespace, opts.label("namespace"), "namespace name"),
+        project=identity.check_label(opts.project, opts.label("project"), "project name"),
+        component=identity.check_label(opts.component, opts.label("component"), "component name"),
+        image=identity.check_image(opts.image, opts.label("image")),
     )
-    identity.check_object_name(workload_name(params.component), f"metadata.name (from {_label('component')})")
+    identity.check_object_name(workload_name(params.component), f"metadata.name (from {opts.label('component')})")
     return params
 
 
-def build(options: Options, log: StepLogger) -> Built:
+def build(opts: GenerateWorkloadOptions, log: StepLogger) -> Built:
     """Options -> the validated CR and its YAML. Raises StepError on bad input."""
-    profile = _profile(options)
-    max_bytes = _max_bytes(options)
-    params = check_identities(options)
-    root, _app_dir, descriptor_path = locate_descriptor(options, log)
+    profile = _profile(opts)
+    max_bytes = _max_bytes(opts)
+    params = check_identities(opts)
+    root, _app_dir, descriptor_path = locate_descriptor(opts, log)
     shown = ""
     if descriptor_path is None:
         workload = basic_workload(params)
@@ -341,7 +338,7 @@ def check_output_path(output: str) -> None:
     a FIFO or a symlink), and its directory must exist or be creatable, and be writable."""
     if output == STDOUT:
         return
-    label = _label("output")
+    label = GenerateWorkloadOptions.label("output")
     if "\0" in output:
         raise StepError(f"{label}: the path contains a NUL character", EXIT_USAGE)
     try:
@@ -378,13 +375,15 @@ def _check_output(output: str, descriptor: Path | None) -> None:
         raise StepError(f"--output-path: {output} is the descriptor itself; refusing to overwrite it", EXIT_USAGE)
 
 
-def _api_settings(options: Options, profile: Profile, log: StepLogger) -> tuple[str, ApiSettings | None]:
+def _api_settings(
+    opts: GenerateWorkloadOptions, options: Options, profile: Profile, log: StepLogger
+) -> tuple[str, ApiSettings | None]:
     """(effective API mode, validated API settings or None). Checked before any work: a missing URL or Secret
     fails at once (exit 2), and `api` (and so the HTTP client) is imported only when something is sent."""
-    mode = effective_api_mode(_text(options, "api_mode"), profile.name)
+    mode = effective_api_mode(opts.api_mode, profile.name)
     if mode is None:
         raise StepError(
-            f"{_label('api_mode')}: expected one of {', '.join(API_MODES)}, got {_text(options, 'api_mode')!r}",
+            f"{opts.label('api_mode')}: expected one of {', '.join(API_MODES)}, got {opts.api_mode!r}",
             EXIT_USAGE,
         )
     if mode == API_MODE_OFF:
@@ -406,13 +405,15 @@ def _no_delivery(mode_given: str, profile: Profile, where: str, log: StepLogger)
 
 
 def run(options: Options, log: StepLogger) -> int:
-    output = _text(options, "output") or contract.WORKLOAD_CR_FILE
+    """Run the step on the parsed options (`api` validates its own options from the same mapping)."""
+    opts = GenerateWorkloadOptions.from_values(options)
+    output = opts.output or contract.WORKLOAD_CR_FILE
     descriptor: Path | None = None
     try:
         check_output_path(output)
-        profile = _profile(options)
-        _mode, settings = _api_settings(options, profile, log)
-        built = build(options, log)
+        profile = _profile(opts)
+        _mode, settings = _api_settings(opts, options, profile, log)
+        built = build(opts, log)
         descriptor = built.descriptor
         _check_output(output, built.descriptor)
         where = "stdout" if output == STDOUT else output
@@ -425,7 +426,7 @@ def run(options: Options, log: StepLogger) -> int:
                 built.cr, from_source=built.descriptor is not None, options=options, log=log, settings=settings
             )
         else:
-            delivery = _no_delivery(_text(options, "api_mode").strip().lower(), profile, where, log)
+            delivery = _no_delivery(opts.api_mode.strip().lower(), profile, where, log)
         if output == STDOUT:
             sys.stdout.write(built.text)
             sys.stdout.flush()
@@ -433,7 +434,7 @@ def run(options: Options, log: StepLogger) -> int:
             try:
                 atomic_write(output, built.text)
             except OSError as error:
-                raise StepError(f"{_label('output')}: cannot write {output}: {safefs.reason(error)}") from None
+                raise StepError(f"{opts.label('output')}: cannot write {output}: {safefs.reason(error)}") from None
     except BaseException:
         remove_stale_output(output, log, descriptor=descriptor)
         raise

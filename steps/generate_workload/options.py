@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
 from steps.common import contract
-from steps.common.cli import Option
+from steps.common.cli import Option, StepOptions
 
 PROFILES = ("openchoreo-1.x", "openchoreo-0.17")
 # How the CR is delivered. `auto` (the default) follows the profile: openchoreo-1.x -> `workloads` (nothing reads
@@ -201,3 +205,37 @@ OPTIONS: list[Option] = [
         default="30",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class GenerateWorkloadOptions(StepOptions):
+    """The generate-workload-cr options, typed (fields = the dests of `OPTIONS`)."""
+
+    OPTIONS: ClassVar[Sequence[Option]] = OPTIONS
+
+    image: str
+    namespace: str
+    project: str
+    component: str
+    app_path: str
+    source_dir: str
+    descriptor: str
+    output: str
+    profile: str
+    max_bytes: str
+    api_mode: str
+    api_server_url: str
+    api_host_header: str
+    oauth_token_url: str
+    oauth_host_header: str
+    oauth_client_id: str
+    oauth_scope: str
+    oauth_client_secret_file: str
+    oauth_client_secret: str
+    token_file: str
+    run_name: str
+    ca_bundle: str
+    api_tls_verify: str
+    api_retries: str
+    api_retry_backoff: str
+    api_timeout: str

@@ -26,9 +26,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import ClassVar
 
 from steps.common import contract
-from steps.common.cli import Option, option_label, parse_bool, parse_options, run_step
+from steps.common.cli import Option, StepOptions, parse_bool, run_step
 from steps.common.log import StepError, StepLogger
 
 PROG = "python -m steps.publish_image.buildpacks_prepare"
@@ -49,16 +50,32 @@ OPTIONS: list[Option] = [
     Option("auth_file", ("--auth-file",), "REGISTRY_AUTH_FILE", "docker config JSON for the run image", default=""),
 ]
 
+
+@dataclass(frozen=True)
+class PrepareOptions(StepOptions):
+    """The buildpacks prepare options, typed (fields = the dests of `OPTIONS`)."""
+
+    OPTIONS: ClassVar[Sequence[Option]] = OPTIONS
+
+    app_path: str
+    build_env: str
+    run_image: str
+    output_image: str
+    layout_dir: str
+    platform_dir: str
+    source_dir: str
+    archive: str
+    tls_verify: str
+    retries: str
+    auth_file: str
+
+
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # go-containerregistry's reference grammar, as far as the layout path depends on it.
 _REPO_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
 _DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 DOCKER_HUB = "index.docker.io"
-
-
-def _field(dest: str) -> str:
-    return option_label(OPTIONS, dest)
 
 
 def layout_path(reference: str, field: str) -> PurePosixPath:
@@ -132,34 +149,31 @@ class Plan:
     auth_file: Path | None  # None: pull anonymously (the optional Secret is absent)
 
 
-def plan(values: dict[str, str | bool | None]) -> Plan:
-    def text(dest: str) -> str:
-        return str(values.get(dest) or "")
-
-    source = Path(text("source_dir"))
-    relative = text("app_path").strip().lstrip("/") or "."  # OpenChoreo joins "$WORKDIR/$APP_PATH"
+def plan(opts: PrepareOptions) -> Plan:
+    source = Path(opts.source_dir)
+    relative = opts.app_path.strip().lstrip("/") or "."  # OpenChoreo joins "$WORKDIR/$APP_PATH"
     app_dir = (source / relative).resolve()
     if app_dir != source.resolve() and source.resolve() not in app_dir.parents:
-        raise StepError(f"{_field('app_path')}: {text('app_path')!r} is outside the source root", contract.EXIT_USAGE)
+        raise StepError(f"{opts.label('app_path')}: {opts.app_path!r} is outside the source root", contract.EXIT_USAGE)
     if not app_dir.is_dir():
-        raise StepError(f"{_field('app_path')}: {app_dir} is not a directory in the checked-out source")
-    layout = Path(text("layout_dir"))
+        raise StepError(f"{opts.label('app_path')}: {app_dir} is not a directory in the checked-out source")
+    layout = Path(opts.layout_dir)
     try:
-        retries = int(text("retries"))
+        retries = int(opts.retries)
     except ValueError:
-        raise StepError(f"{_field('retries')}: expected an integer", contract.EXIT_USAGE) from None
+        raise StepError(f"{opts.label('retries')}: expected an integer", contract.EXIT_USAGE) from None
     return Plan(
         app_dir=app_dir,
-        build_env=parse_build_env(text("build_env"), _field("build_env")),
-        run_image=text("run_image").strip(),
+        build_env=parse_build_env(opts.build_env, opts.label("build_env")),
+        run_image=opts.run_image.strip(),
         layout_dir=layout,
-        run_image_dir=layout / layout_path(text("run_image"), _field("run_image")),
-        app_image_dir=layout / layout_path(text("output_image"), _field("output_image")),
-        platform_env_dir=Path(text("platform_dir")) / "env",
-        archive=Path(text("archive")),
-        tls_verify=parse_bool(text("tls_verify"), field=_field("tls_verify")),
+        run_image_dir=layout / layout_path(opts.run_image, opts.label("run_image")),
+        app_image_dir=layout / layout_path(opts.output_image, opts.label("output_image")),
+        platform_env_dir=Path(opts.platform_dir) / "env",
+        archive=Path(opts.archive),
+        tls_verify=parse_bool(opts.tls_verify, field=opts.label("tls_verify")),
         retries=max(1, retries),
-        auth_file=Path(text("auth_file")) if text("auth_file") and Path(text("auth_file")).is_file() else None,
+        auth_file=Path(opts.auth_file) if opts.auth_file and Path(opts.auth_file).is_file() else None,
     )
 
 
@@ -195,7 +209,7 @@ def copy_run_image(p: Plan, log: StepLogger) -> None:
                 return
             message = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
             if attempt == p.retries:
-                field = _field("run_image")
+                field = PrepareOptions.label("run_image")
                 raise StepError(f"{field}: cannot copy {p.run_image}: {message}", contract.EXIT_TRANSIENT)
             log.warning(f"attempt {attempt}/{p.retries} to copy the run image failed: {message}; retrying")
             time.sleep(min(5 * 2 ** (attempt - 1), 60))
@@ -218,7 +232,7 @@ def link_archive(p: Plan, log: StepLogger) -> None:
 
 
 def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
-    p = plan(parse_options(PROG, DESCRIPTION, OPTIONS, argv))  # every check before any side effect
+    p = plan(PrepareOptions.parse(PROG, DESCRIPTION, argv))  # every check before any side effect
     write_platform_env(p, log)
     copy_run_image(p, log)
     link_archive(p, log)

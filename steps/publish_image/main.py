@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from steps.common.cli import option_label, parse_bool, parse_options
+from steps.common.cli import parse_bool
 from steps.common.contract import (
     EXIT_FAILURE,
     EXIT_TRANSIENT,
@@ -38,7 +38,7 @@ from steps.common.imageref import (
 )
 from steps.common.log import StepError, StepLogger, redactor
 from steps.common.outputs import Outputs
-from steps.publish_image.options import OPTIONS
+from steps.publish_image.options import PublishOptions
 
 PROG = "python -m steps.publish_image"
 DESCRIPTION = "Push the built image archive to <registry>/<image-name>:<image-tag>-<git-revision> with skopeo."
@@ -56,10 +56,6 @@ class Source:
     @property
     def reference(self) -> str:
         return f"{self.transport}:{self.path}"
-
-
-def field_name(dest: str) -> str:
-    return option_label(OPTIONS, dest)
 
 
 def _oci_index_digest(index: object, where: str) -> str | None:
@@ -326,42 +322,37 @@ def _float_option(value: str | bool | None, field: str) -> float:
 
 
 def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
-    values = parse_options(PROG, DESCRIPTION, OPTIONS, argv)
-
-    def text(dest: str) -> str:
-        value = values[dest]
-        return value if isinstance(value, str) else ""
-
-    registry = validate_registry(text("registry"), field_name("registry"))
-    name = validate_image_name(text("image_name"), field_name("image_name"))
-    tag = image_tag(text("image_tag"), text("git_revision"), field_name("image_tag"), field_name("git_revision"))
+    opts = PublishOptions.parse(PROG, DESCRIPTION, argv)
+    registry = validate_registry(opts.registry, opts.label("registry"))
+    name = validate_image_name(opts.image_name, opts.label("image_name"))
+    tag = image_tag(opts.image_tag, opts.git_revision, opts.label("image_tag"), opts.label("git_revision"))
     if len(f"{registry}/{name}") > NAME_TOTAL_LENGTH_MAX:
         raise StepError(
-            f"{field_name('registry')} + {field_name('image_name')}: repository name longer than "
+            f"{opts.label('registry')} + {opts.label('image_name')}: repository name longer than "
             f"{NAME_TOTAL_LENGTH_MAX} characters",
             EXIT_USAGE,
         )
-    tls_verify = parse_bool(text("tls_verify"), field=field_name("tls_verify"))
-    retries = _int_option(values["retries"], field_name("retries"), 0)
-    delay = _float_option(values["retry_delay"], field_name("retry_delay"))
-    timeout = _float_option(values["timeout"], field_name("timeout"))
+    tls_verify = parse_bool(opts.tls_verify, field=opts.label("tls_verify"))
+    retries = _int_option(opts.retries, opts.label("retries"), 0)
+    delay = _float_option(opts.retry_delay, opts.label("retry_delay"))
+    timeout = _float_option(opts.timeout, opts.label("timeout"))
     if timeout <= 0:
-        raise StepError(f"{field_name('timeout')}: must be > 0", EXIT_USAGE)
+        raise StepError(f"{opts.label('timeout')}: must be > 0", EXIT_USAGE)
 
-    source = detect_source(Path(text("archive")), field_name("archive"))
+    source = detect_source(Path(opts.archive), opts.label("archive"))
     image_url = f"{registry}/{name}:{tag}"
     destination = f"docker://{image_url}"
 
     copy_args: list[str] = ["--retry-times", "0", f"--dest-tls-verify={'true' if tls_verify else 'false'}"]
-    auth_file = Path(text("auth_file")) if text("auth_file") else None
+    auth_file = Path(opts.auth_file) if opts.auth_file else None
     if auth_file is not None and auth_file.is_file():
-        load_auth_file(auth_file, registry, field_name("auth_file"), log)
+        load_auth_file(auth_file, registry, opts.label("auth_file"), log)
         copy_args += ["--dest-authfile", str(auth_file)]
         auth_note = f"credentials from {auth_file}"
     else:
         copy_args.append("--dest-no-creds")
         auth_note = "anonymous: no registry secret mounted"
-    ca_dir = Path(text("ca_dir")) if text("ca_dir") else None
+    ca_dir = Path(opts.ca_dir) if opts.ca_dir else None
     if ca_dir is not None and ca_dir.is_dir():
         copy_args += ["--dest-cert-dir", str(ca_dir)]
         ca_note = f", CA certificates from {ca_dir}"

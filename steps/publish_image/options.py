@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
 from steps.common import contract
-from steps.common.cli import Option
+from steps.common.cli import Option, StepOptions
 from steps.common.imageref import IMAGE_NAMING_OPTIONS
 
 OPTIONS: list[Option] = [
@@ -28,7 +32,7 @@ OPTIONS: list[Option] = [
         "retries",
         ("--retries",),
         "PUBLISH_RETRIES",
-        "attempts for transient push failures",
+        "retries after the first attempt, for transient push failures only (0 = one attempt)",
         default="3",
         param="push-retries",
     ),
@@ -68,3 +72,22 @@ OPTIONS: list[Option] = [
         default="600",
     ),
 ]
+
+
+@dataclass(frozen=True)
+class PublishOptions(StepOptions):
+    """The publish-image options, typed (fields = the dests of `OPTIONS`)."""
+
+    OPTIONS: ClassVar[Sequence[Option]] = OPTIONS
+
+    registry: str
+    image_name: str
+    image_tag: str
+    git_revision: str
+    tls_verify: str
+    retries: str
+    archive: str
+    auth_file: str
+    ca_dir: str
+    retry_delay: str
+    timeout: str

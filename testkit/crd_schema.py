@@ -6,7 +6,7 @@
 - every `x-kubernetes-validations` CEL rule, evaluated with celpy (cel-python) with `self` bound to the value.
   Transition rules (those that use `oldSelf`) are skipped: on create the API server skips them too.
 
-The CRD files come through the reference locator at test time (tests/support/reference.py: pinned, checksummed,
+The CRD files come through the reference locator at test time (testkit/reference.py: pinned, checksummed,
 ../shared or the fetched cache), never copied into the project.
 """
 
@@ -23,7 +23,7 @@ import jsonschema
 import yaml
 
 from hera_workflows.lint_schema import patch_schema
-from tests.support.paths import OPENCHOREO_017_CRDS, OPENCHOREO_1X_CRDS
+from testkit.paths import OPENCHOREO_017_CRDS, OPENCHOREO_1X_CRDS
 
 # celpy raises the interpreter's recursion limit when its first Environment is made; do that at import time, not in
 # the middle of a (hypothesis) test that checks the limit is unchanged afterwards.

@@ -16,11 +16,11 @@ import yaml
 
 from hera_workflows import builder_image, images
 from hera_workflows.podrun import PodResult, run_pod
-from tests.support.containers import pipeline_variables, push_local_image, require_image
-from tests.support.paths import ROOT
-from tests.support.registry import Registry, free_port
+from testkit.containers import pipeline_variables, push_local_image, require_image
+from testkit.paths import ROOT
+from testkit.registry import Registry, free_port
 
-APP = Path(__file__).parents[1] / "fixtures" / "python-app"
+APP = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "python-app"
 FLAVOR = "paketo"
 PLATFORM_API = "0.14"
 BUILD_TEMPLATE = ("paketo-buildpacks-build.yaml", "build-image")  # the flavor the local builder replaces

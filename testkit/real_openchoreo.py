@@ -8,7 +8,7 @@ the repository).
 - every CRD of OpenChoreo v1.2.3's `config/crd/bases/`, read from its Go module at test time;
 - a `ClusterAuthzRole` granting the workload publisher exactly the five actions the step needs, bound to the
   publisher's client id (the JWT `sub`) by a `ClusterAuthzRoleBinding`;
-- tests/support/oauth_issuer.py, the stand-in identity provider (client credentials → RS256 JWT, JWKS);
+- testkit/oauth_issuer.py, the stand-in identity provider (client credentials → RS256 JWT, JWKS);
 - `openchoreo-api` with security and authorization on, cluster gateway and MCP off.
 
 No node, no controller manager: nothing acts on the objects; tests seed Components and WorkflowRuns through the
@@ -37,9 +37,9 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.support.fake_openchoreo import make_tls_files
-from tests.support.oauth_issuer import OAuthIssuer
-from tests.support.paths import ROOT
+from testkit.fake_openchoreo import make_tls_files
+from testkit.oauth_issuer import OAuthIssuer
+from testkit.paths import ROOT
 
 OPENCHOREO_MODULE = "github.com/openchoreo/openchoreo"
 BUILD_SCRIPT = ROOT / "scripts" / "cluster" / "build.sh"
@@ -223,7 +223,7 @@ _PLURALS = {
     "WorkflowRun": "workflowruns",
     "ClusterAuthzRole": "clusterauthzroles",
     "ClusterAuthzRoleBinding": "clusterauthzrolebindings",
-    # gates 2-3 (tests/support/real_node.py, real_argo.py)
+    # gates 2-3 (testkit/real_node.py, real_argo.py)
     "Pod": "pods",
     "ConfigMap": "configmaps",
     "Secret": "secrets",

@@ -1,6 +1,6 @@
 """Real Argo Workflows on the real node (issue 12, gate 3): `workflow-controller` and `argoexec` v4.0.5 built from
 the `github.com/argoproj/argo-workflows/v4` module by scripts/cluster/build.sh (argoexec needs one file the module
-zip drops; the script restores it), on a `RealNode` (tests/support/real_node.py).
+zip drops; the script restores it), on a `RealNode` (testkit/real_node.py).
 
 `RealArgo` applies the 8 CRDs of the module's `manifests/base/crds/full/` (server-side, as upstream says), imports
 an executor image made locally (static argoexec + the few /etc files upstream's image has; `PATH=/bin`,
@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.real_node import (
+from testkit.real_node import (
     BUILD_SCRIPT,
     BUILD_TIMEOUT_SECONDS,
     LOG_TAIL_LINES,
@@ -39,7 +39,7 @@ from tests.support.real_node import (
     _clean_env,
     image_archive,
 )
-from tests.support.real_openchoreo import _Process
+from testkit.real_openchoreo import _Process
 
 ARGO_MODULE = "github.com/argoproj/argo-workflows/v4"
 ARGO_COMPONENTS = ("workflow-controller", "argoexec")

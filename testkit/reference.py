@@ -6,7 +6,7 @@ source at a pinned version and the sha256 of every file; a set is found, in this
 
 1. `$PACK_SHARED_DIR/reference/<dir>` or `../shared/reference/<dir>` (next to the checkout), when that directory exists;
 2. the cache, `$PACK_REFERENCE_CACHE` or `${XDG_CACHE_HOME:-~/.cache}/openchoreo-ci-pack/reference/<dir>`, filled by
-   one command: `python -m tests.support.reference fetch`.
+   one command: `python -m testkit.reference fetch`.
 
 The fetch reads Go modules through `go mod download -json MODULE@VERSION` (the Go module proxy; `go` verifies the
 module against go.sum/sumdb) and other files from `BASE_URL/<owner>/<repo>/<ref>/<path>` (default
@@ -14,7 +14,7 @@ raw.githubusercontent.com; `--base-url` points it elsewhere, e.g. a mirror or th
 file is checked against its pinned sha256 before it lands in the cache; a set is written to a temporary directory and
 renamed into place, so a failed fetch leaves nothing behind.
 
-`python -m tests.support.reference ensure` is the early check of `make test`: when a set is missing it fetches it from
+`python -m testkit.reference ensure` is the early check of `make test`: when a set is missing it fetches it from
 its public source, and when that fails too it exits 1 with one message naming every missing or altered file and the
 command that fetches them (`check` reports without fetching).
 """
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-ROOT: Final = Path(__file__).resolve().parents[2]
-FETCH_COMMAND: Final = "python -m tests.support.reference fetch"
+ROOT: Final = Path(__file__).resolve().parents[1]
+FETCH_COMMAND: Final = "python -m testkit.reference fetch"
 SHARED_ENV: Final = "PACK_SHARED_DIR"
 CACHE_ENV: Final = "PACK_REFERENCE_CACHE"
 BASE_URL_ENV: Final = "PACK_REFERENCE_BASE_URL"
@@ -447,7 +447,7 @@ def _select(names: Sequence[str] | None) -> list[ReferenceSet]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.reference", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m testkit.reference", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="exit 1 with one message when a pinned file is missing or altered")
     sub.add_parser("ensure", help="fetch what is missing; exit 1 with one message when that fails")

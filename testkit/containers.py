@@ -5,7 +5,7 @@
 - `tiny_image(client)`: a ~2 MB image (the host's static busybox), made with `docker import`, for podrun tests.
 - `container_registry(workdir, tls=, auth=)`: the locally built registry image (`images build` makes it from
   Debian's docker-registry .deb) run by testcontainers with host networking on a free 127.0.0.1 port; it
-  yields the same `Registry` handle as the host-process fixtures of tests/support/registry.py.
+  yields the same `Registry` handle as the host-process fixtures of testkit/registry.py.
 
 Nothing listens anywhere but 127.0.0.1; nothing is ever pulled.
 """
@@ -26,8 +26,8 @@ import pytest
 import yaml
 
 from hera_workflows import images
-from tests.support.paths import TEMPLATES
-from tests.support.registry import Registry, free_port, make_registry_material
+from testkit.paths import TEMPLATES
+from testkit.registry import Registry, free_port, make_registry_material
 
 # Ryuk's image would be pulled from Docker Hub: never. Set before testcontainers reads its configuration.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")

@@ -59,7 +59,7 @@ def git(*args: str, cwd: Path | None = None) -> str:
     return result.stdout.strip()
 
 
-def bare_repo_with_tree(bare: Path, populate: Callable[[Path], None]) -> str:
+def bare_repo_with_tree(bare: Path, populate: Callable[[Path], object]) -> str:
     """Create the bare repository `bare` whose `main` holds one commit of what `populate(work_dir)` writes;
     return that commit."""
     git("init", "--quiet", "--bare", str(bare))

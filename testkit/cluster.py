@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.real_argo import ArgoBinaries, RealArgo, build_argo_binaries
-from tests.support.real_node import NodeBinaries, RealNode, build_node_binaries
-from tests.support.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
+from testkit.real_argo import ArgoBinaries, RealArgo, build_argo_binaries
+from testkit.real_node import NodeBinaries, RealNode, build_node_binaries
+from testkit.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
 
 _CLUSTER_TIMINGS: dict[str, float] = {}
 _CLUSTER_FAILURES: list[str] = []
@@ -50,7 +50,7 @@ def real_openchoreo_binaries() -> ClusterBinaries:
 
 @pytest.fixture(scope="session")
 def real_openchoreo(real_openchoreo_binaries: ClusterBinaries) -> Iterator[RealOpenChoreo]:
-    """The real OpenChoreo API server on 127.0.0.1 (tests/support/real_openchoreo.py), once per session."""
+    """The real OpenChoreo API server on 127.0.0.1 (testkit/real_openchoreo.py), once per session."""
     client_secret = "gate1-publisher-" + secrets.token_urlsafe(16)
     system = RealOpenChoreo(real_openchoreo_binaries, client_secret=client_secret)
     try:
@@ -84,7 +84,7 @@ def real_node_binaries() -> NodeBinaries:
 
 @pytest.fixture(scope="session")
 def real_node(real_node_binaries: NodeBinaries) -> Iterator[RealNode]:
-    """A real node on 127.0.0.1 (tests/support/real_node.py), once per session; its teardown must restore the host
+    """A real node on 127.0.0.1 (testkit/real_node.py), once per session; its teardown must restore the host
     (a NodeSetupError at teardown otherwise)."""
     node = RealNode(real_node_binaries)
     try:
@@ -128,7 +128,7 @@ def real_argo_binaries() -> ArgoBinaries:
 
 @pytest.fixture(scope="session")
 def real_argo(real_node: RealNode, real_argo_binaries: ArgoBinaries) -> Iterator[RealArgo]:
-    """Real Argo Workflows on the session's node (tests/support/real_argo.py)."""
+    """Real Argo Workflows on the session's node (testkit/real_argo.py)."""
     argo = RealArgo(real_node, real_argo_binaries)
     try:
         argo.__enter__()

@@ -46,8 +46,8 @@ from typing import Any
 
 import yaml
 
-from tests.support.paths import ROOT
-from tests.support.real_openchoreo import (
+from testkit.paths import ROOT
+from testkit.real_openchoreo import (
     ClusterSetupError,
     KubeApi,
     _Process,

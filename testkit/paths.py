@@ -1,7 +1,7 @@
-"""Where the project lives, and where the tests read upstream reference files (through tests/support/reference.py).
+"""Where the project lives, and where the tests read upstream reference files (through testkit/reference.py).
 
-Every upstream directory comes from the one locator (`tests.support.reference`): pinned versions and sha256
-checksums, found in `$PACK_SHARED_DIR`/`../shared` or in the cache that `python -m tests.support.reference fetch`
+Every upstream directory comes from the one locator (`testkit.reference`): pinned versions and sha256
+checksums, found in `$PACK_SHARED_DIR`/`../shared` or in the cache that `python -m testkit.reference fetch`
 fills.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support import reference
+from testkit import reference
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
 ARGO_CRDS = reference.ARGO_V4_1_2_CRDS.path()
 ARGO_V4_0_CRDS = reference.ARGO_V4_0_5_CRDS.path()

@@ -1,7 +1,7 @@
 """An OpenChoreo API server and OAuth2 token endpoint on 127.0.0.1, for the generate-workload-cr API tests.
 
 A stand-in for the fault-injection and wire-level tests; the contract tests also run against the real
-`openchoreo-api` v1.2.3 (tests/support/real_openchoreo.py), and where the two answered differently this fake was
+`openchoreo-api` v1.2.3 (testkit/real_openchoreo.py), and where the two answered differently this fake was
 corrected to the real answers (issue 12, gate 1): the token endpoint (client_secret_post form fields), POST/GET/PUT
 workloads (400 unknown component, 409 exists, 422 with the kube-apiserver's field errors for the real v1.2.3
 Workload CRD, 404 missing, 400 plain text for an undecodable body, 500 for an empty name, unknown fields dropped),
@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jsonschema
 import yaml
 
-from tests.support.paths import OPENCHOREO_1X_CRDS
+from testkit.paths import OPENCHOREO_1X_CRDS
 
 TOKEN_PATH = "/oauth2/token"
 _NAME = r"([^/]+)"
