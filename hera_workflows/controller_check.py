@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
-import struct
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from typing import Any, Final
 import yaml
 
 from steps.common import contract
+from steps.common.sigs_yaml_v1_6 import fold_key, format_float32
 from steps.generate_workload.model import PROFILE_017
 from steps.generate_workload.validate import SCHEMAS as STEP_SCHEMAS
 from steps.generate_workload.validate import validate_cr
@@ -303,34 +302,6 @@ class DecodeError(Exception):
     """What `yaml.Unmarshal` into v1alpha1.Workload would return: the controller requeues."""
 
 
-def go_format_float32(value: float) -> str:
-    """strconv.FormatFloat(v, 'g', -1, 32), as sigs.k8s.io/yaml formats a float going into a string field."""
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"  # sigs.k8s.io/yaml maps +Inf/-Inf/NaN to YAML spellings
-    if math.isnan(value):
-        return ".nan"
-    f32 = struct.unpack("f", struct.pack("f", value))[0]
-    if f32 == 0:
-        return "0"
-    digits = ""
-    exponent = 0
-    for precision in range(1, 10):
-        mantissa, exp_text = f"{f32:.{precision - 1}e}".split("e")
-        if struct.unpack("f", struct.pack("f", float(f"{mantissa}e{exp_text}")))[0] == f32:
-            digits = mantissa.replace(".", "").replace("-", "").rstrip("0") or "0"
-            exponent = int(exp_text)
-            break
-    sign = "-" if f32 < 0 else ""
-    if exponent < -4 or exponent >= 6:  # shortest 'g' switches to %e at exponent 6
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{mant}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    if exponent >= len(digits) - 1:
-        return sign + digits + "0" * (exponent - len(digits) + 1)
-    if exponent >= 0:
-        return sign + digits[: exponent + 1] + "." + digits[exponent + 1 :]
-    return sign + "0." + "0" * (-exponent - 1) + digits
-
-
 def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -370,7 +341,7 @@ class _Decoder:
             if isinstance(value, int):
                 return str(value)
             if isinstance(value, float):
-                return go_format_float32(value)
+                return format_float32(value)
             if isinstance(value, str):
                 return value
             raise self._mismatch(value, schema, path)
@@ -407,11 +378,11 @@ class _Decoder:
 
     def _decode_struct(self, value: Mapping[Any, Any], props: Mapping[str, Any], path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        lowered = {k.lower(): k for k in props}
+        folded = {fold_key(k): k for k in props}
         for key, sub in value.items():
             key_text = str(key)
             # encoding/json: an exact match first, else a case-insensitive one.
-            target = key_text if key_text in props else lowered.get(key_text.lower())
+            target = key_text if key_text in props else folded.get(fold_key(key_text))
             where = f"{path}.{key_text}" if path else key_text
             if target is None:
                 self.dropped.append(where)
@@ -464,9 +435,9 @@ def parse_workload(text: str, schema: Mapping[str, Any]) -> tuple[dict[str, Any]
     meta_raw = None
     rest: dict[Any, Any] = {}
     for key, value in doc.items():
-        if str(key).lower() == "metadata":
+        if fold_key(str(key)) == fold_key("metadata"):
             meta_raw = value
-        elif str(key).lower() == "status":
+        elif fold_key(str(key)) == fold_key("status"):
             decoder.dropped.append(f"{key} (status is not applied)")
         else:
             rest[key] = value
