@@ -47,8 +47,8 @@ DEFAULT_VERSION: Final = "0.17"
 TASK_NAME: Final = contract.STEP_GENERATE_WORKLOAD  # generateWorkloadTaskName
 PARAM_NAME: Final = contract.OUT_WORKLOAD_CR  # workloadCRParamName
 CONDITION_TYPE: Final = "WorkloadUpdated"
-WORKLOAD_API_VERSION: Final = "openchoreo.dev/v1alpha1"
-WORKLOAD_KIND: Final = "Workload"
+WORKLOAD_API_VERSION: Final = contract.OPENCHOREO_API_VERSION
+WORKLOAD_KIND: Final = contract.WORKLOAD_KIND
 CRD_FILE: Final = "openchoreo.dev_workloads.yaml"
 CRD_DIR_BY_VERSION: Final = {"0.15": "openchoreo-v0.17.0", "0.16": "openchoreo-v0.17.0", "0.17": "openchoreo-v0.17.0"}
 

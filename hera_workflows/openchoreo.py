@@ -24,7 +24,7 @@ from steps.common import contract
 if TYPE_CHECKING:
     from hera_workflows.pack import Pack, Pipeline, Resource
 
-API_VERSION = "openchoreo.dev/v1alpha1"
+API_VERSION = contract.OPENCHOREO_API_VERSION
 ESO_API_VERSION = "external-secrets.io/v1"
 GIT_SECRET_REF = "git-secret-reference"
 

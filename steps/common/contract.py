@@ -67,6 +67,10 @@ OUT_WORKLOAD_CR: Final = "workload-cr"
 
 GIT_REVISION_LENGTH: Final = 8
 
+# The OpenChoreo API group/version of every resource the pack writes or renders (Workload, ClusterWorkflow, ...).
+OPENCHOREO_API_VERSION: Final = "openchoreo.dev/v1alpha1"
+WORKLOAD_KIND: Final = "Workload"
+
 # Exit codes. 75 (EX_TEMPFAIL) marks a transient failure; the publish template retries on it only.
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
