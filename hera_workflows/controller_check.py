@@ -36,6 +36,7 @@ from typing import Any, Final
 
 import yaml
 
+from hera_workflows.upstream.kube_apiserver_v1_36 import CrdValidator
 from steps.common import contract
 from steps.common.sigs_yaml_v1_6 import fold_key, format_float32
 from steps.generate_workload.model import PROFILE_017
@@ -506,70 +507,6 @@ def load_crd_schema(path: Path) -> dict[str, Any]:
     raise CheckError(f"{path}: no v1alpha1 openAPIV3Schema in this CRD")
 
 
-def _to_jsonschema(schema: Any) -> Any:
-    """The CRD's OpenAPI v3 subset as JSON Schema: int-or-string and the Kubernetes extensions."""
-    if isinstance(schema, dict):
-        out = {k: _to_jsonschema(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
-        if schema.get("x-kubernetes-int-or-string"):
-            out.pop("type", None)
-            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-        if schema.get("nullable"):
-            kind = out.get("type")
-            if isinstance(kind, str):
-                out["type"] = [kind, "null"]
-        out.pop("nullable", None)
-        return out
-    if isinstance(schema, list):
-        return [_to_jsonschema(v) for v in schema]
-    return schema
-
-
-_CEL_PROGRAMS: dict[str, Any] = {}
-
-
-def _cel_program(text: str) -> Any:
-    """Compiled CEL rules, cached: compiling is the slow part."""
-    if text not in _CEL_PROGRAMS:
-        import celpy
-
-        env = celpy.Environment()
-        _CEL_PROGRAMS[text] = env.program(env.compile(text))
-    return _CEL_PROGRAMS[text]
-
-
-def _cel_errors(value: Any, schema: Mapping[str, Any], path: str, out: list[str]) -> None:
-    if value is None:
-        return
-    for rule in schema.get("x-kubernetes-validations") or []:
-        text = str(rule.get("rule") or "")
-        if "oldSelf" in text:
-            continue  # transition rule: evaluated on update only (reported separately)
-        try:
-            import celpy
-        except ImportError:  # cel-python is a test extra; without it only the OpenAPI part is checked
-            out.append(f"{path or '<root>'}: CEL rule not evaluated (cel-python missing): {text}")
-            return
-        try:
-            activation = {"self": celpy.json_to_cel(value)}  # type: ignore[attr-defined]
-            result = _cel_program(text).evaluate(activation)
-        except Exception as exc:  # noqa: BLE001 - a broken rule must not hide the other results
-            out.append(f"{path or '<root>'}: CEL rule {text!r} could not be evaluated: {exc}")
-            continue
-        if not bool(result):
-            out.append(f"{path or '<root>'}: {rule.get('message') or 'failed rule: ' + text}")
-    kind = schema.get("type")
-    if kind == "object" and isinstance(value, dict):
-        props = schema.get("properties") or {}
-        additional = schema.get("additionalProperties")
-        for key, sub in value.items():
-            sub_schema = props.get(key) if props else (additional if isinstance(additional, dict) else None)
-            if sub_schema:
-                _cel_errors(sub, sub_schema, f"{path}.{key}" if path else str(key), out)
-    elif kind == "array" and isinstance(value, list):
-        for i, item in enumerate(value):
-            _cel_errors(item, schema.get("items") or {}, f"{path}[{i}]", out)
-
-
 def _object_errors(workload: Mapping[str, Any]) -> list[str]:
     """apiVersion/kind and metadata.name checks, common to both validators."""
     errors: list[str] = []
@@ -596,24 +533,12 @@ def validate_with_step(workload: Mapping[str, Any]) -> list[str]:
 
 def validate_workload(workload: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """Errors the API server would return for this object (create; transition rules skipped)."""
-    import jsonschema
-
-    errors = _object_errors(workload)
     body = {k: v for k, v in workload.items() if k not in ("apiVersion", "kind", "metadata")}
-    body_schema = dict(_to_jsonschema(schema))
+    body_schema = dict(schema)
     body_schema["properties"] = {
-        k: v for k, v in (body_schema.get("properties") or {}).items() if k not in ("apiVersion", "kind", "metadata")
+        k: v for k, v in (schema.get("properties") or {}).items() if k not in ("apiVersion", "kind", "metadata")
     }
-    validator = jsonschema.Draft7Validator(body_schema)
-    for error in sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path]):
-        where = ".".join(str(p) for p in error.absolute_path) or "<root>"
-        errors.append(f"{where}: {error.message}")
-    cel: list[str] = []
-    props = schema.get("properties") or {}
-    for key, value in body.items():
-        if key in props:
-            _cel_errors(value, props[key], key, cel)
-    return errors + cel
+    return _object_errors(workload) + CrdValidator(body_schema).errors(body)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -389,6 +389,15 @@ def test_floats_in_string_fields_as_sigs_yaml_writes_them() -> None:
         assert result.workload["spec"]["owner"]["componentName"] == expected, written
 
 
+def test_list_type_set_rejects_duplicates_as_the_api_server_does() -> None:
+    """The CRD's `x-kubernetes-list-type: set` (endpoint visibility) is uniqueItems here too."""
+    result = check(_edit_cr("      - external", "      - external\n      - external")(load(INLINE)))
+    assert result.case == cc.CASE_APPLY_REJECTED
+    assert result.validation_errors == [
+        "spec.endpoints.http.visibility: ['external', 'external'] has non-unique elements"
+    ]
+
+
 def test_keys_fold_as_go_does() -> None:
     """U+017F (long s) folds onto "s" in encoding/json, so `viſibility` is `visibility`, not a dropped field."""
     result = check(_edit_cr("visibility:", "vi\u017fibility:")(load(INLINE)))

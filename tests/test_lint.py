@@ -16,7 +16,8 @@ import jsonschema
 import pytest
 
 from hera_workflows import lint
-from hera_workflows.lint_schema import CrdSchemas, format_path, patch_schema
+from hera_workflows.lint_schema import CrdSchemas, format_path
+from hera_workflows.upstream.kube_apiserver_v1_36 import patch_schema
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
 from tests.support.paths import ARGO_CRDS, ROOT, TEMPLATES
 
@@ -386,3 +387,34 @@ def test_lint_never_crashes_on_structurally_broken_documents() -> None:
                 if isinstance(run, dict):
                     resources.append(Resource("Workflow", "run", run, prefix=("spec", "runTemplate"), embedded=True))
         check(resources)
+
+
+def test_crd_validator_list_map_keys_and_blocking_errors() -> None:
+    """The API server's create-time rules beside the JSON Schema: list-map keys unique; CEL skipped after a blocking
+    (type/required/enum) error and run after any other."""
+    from hera_workflows.upstream.kube_apiserver_v1_36 import CEL_SKIPPED, CrdValidator
+
+    item = {"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer", "maximum": 9}}}
+    validator = CrdValidator(
+        {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": item,
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "x-kubernetes-validations": [{"rule": "self.size() < 3", "message": "at most two"}],
+                }
+            },
+        }
+    )
+    assert validator.errors({"items": [{"name": "a"}, {"name": "b"}]}) == []
+    assert validator.errors({"items": [{"name": "a"}, {"name": "a"}]}) == ["items[1]: Duplicate value: {name='a'}"]
+    three = [{"name": "a"}, {"name": "b"}, {"name": "c", "size": 10}]
+    assert validator.errors({"items": three}) == [
+        "items[2].size: 10 is greater than the maximum of 9",
+        "items: at most two",
+    ]
+    three[2]["size"] = "x"
+    assert validator.errors({"items": three}) == ["items[2].size: 'x' is not of type 'integer'", CEL_SKIPPED]

@@ -17,9 +17,9 @@ import yaml
 from hera.workflows import models as hera_models
 
 from hera_workflows import render
-from hera_workflows.lint_schema import patch_schema
 from hera_workflows.openchoreo import V017_TEMPLATE_PREFIX
 from hera_workflows.settings import Settings, load_settings
+from hera_workflows.upstream.kube_apiserver_v1_36 import patch_schema
 from steps.build.options import CACHE_PUSH_SECRET_DIR, PULL_SECRET_DIR
 from steps.build.options import OPTIONS as BUILD_OPTIONS
 from steps.checkout.options import OPTIONS as CHECKOUT_OPTIONS
