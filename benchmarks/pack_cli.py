@@ -44,7 +44,7 @@ def in_process(argv: Sequence[str]) -> float:
 def run(ctx: Context) -> list[Measurement]:
     if not (fixtures.ROOT / "hera_workflows" / "render.py").is_file():
         raise Skip("hera_workflows/render.py missing")
-    has_lint = (fixtures.ROOT / "hera_workflows" / "lint.py").is_file()
+    has_lint = (fixtures.ROOT / "hera_workflows" / "lint" / "__init__.py").is_file()
     runs = ctx.runs if ctx.quick else max(ctx.runs, 3)
     python = [fixtures.PYTHON]
     floor = Measurement("pack-cli.python-floor", notes="python -c pass (the venv's interpreter)")
@@ -89,7 +89,7 @@ def run(ctx: Context) -> list[Measurement]:
         lint_in.notes = "cli.main(['lint', ...]) in this process after a warm-up call"
         rows += [lint, lint_in]
     else:
-        rows.append(Measurement("pack-cli.lint", status="skipped", notes="skipped: hera_workflows/lint.py missing"))
+        rows.append(Measurement("pack-cli.lint", status="skipped", notes="skipped: hera_workflows/lint missing"))
     imports.ratio, imports.ratio_label = ratio(imports, floor), "x python -c pass"
     rows += [imports, floor]
     return rows

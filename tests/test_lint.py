@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from hera_workflows import lint
-from hera_workflows.lint_schema import CrdSchemas, format_path
+from hera_workflows.lint.schema import CrdSchemas, format_path
 from hera_workflows.upstream.kube_apiserver_v1_36 import patch_schema
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
 from tests.support.paths import ARGO_CRDS, ROOT, TEMPLATES
@@ -356,7 +356,7 @@ def test_lint_never_crashes_on_structurally_broken_documents() -> None:
 
     import yaml
 
-    from hera_workflows.lint_semantics import Resource, check
+    from hera_workflows.lint.semantics import Resource, check
 
     docs = [
         d

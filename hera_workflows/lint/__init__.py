@@ -4,12 +4,12 @@ Two layers, both without a cluster:
 
 1. structure: each ClusterWorkflowTemplate / WorkflowTemplate / Workflow document (and each OpenChoreo
    runTemplate, an embedded Argo Workflow) against a strict structural schema, unknown fields forbidden
-   (hera_workflows.lint_schema): by default Hera's Argo v4.0.5 models (nothing needed beside the package), or the
+   (hera_workflows.lint.schema): by default Hera's Argo v4.0.5 models (nothing needed beside the package), or the
    exact upstream CRDs from --crd-dir or from the cluster (--from-cluster);
 2. semantics: Argo's validation rules the pack relies on, references resolved across all linted files, and the
-   OpenChoreo generate-workload-cr contract (hera_workflows.lint_semantics);
+   OpenChoreo generate-workload-cr contract (hera_workflows.lint.semantics);
 3. Argo version: fields newer than the target Argo line (--argo-version, default the line the OpenChoreo version
-   runs) are errors, since that cluster drops them silently (hera_workflows.lint_versions).
+   runs) are errors, since that cluster drops them silently (hera_workflows.lint.versions).
 
 Every finding names the file (with the line when known), the resource (Kind/name) and the JSON path. Exit status:
 0 clean, 1 errors (or warnings with --strict), 2 usage errors (no CRDs, missing path).
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from hera_workflows.lint_schema import (
+from hera_workflows.lint.schema import (
     CRD_DIR_ENV,
     CRD_SOURCE_HINT,
     CrdError,
@@ -40,8 +40,8 @@ from hera_workflows.lint_schema import (
     format_path,
     hera_schemas,
 )
-from hera_workflows.lint_semantics import ARGO_KINDS, Resource, check
-from hera_workflows.lint_versions import ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, newer_fields
+from hera_workflows.lint.semantics import ARGO_KINDS, Resource, check
+from hera_workflows.lint.versions import ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, newer_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PATH = ROOT / "templates"

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hera_workflows.lint_schema import Issue, JsonPath, Severity
+from hera_workflows.lint.schema import Issue, JsonPath, Severity
 from hera_workflows.upstream import argo_v3_6 as argo
 from steps.common import contract
 
