@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("hera_workflows.listing", "list the pack's templates with their parameters and outputs"),
     "lint": ("hera_workflows.lint", "validate rendered YAML offline: Argo v4 CRD schema + semantic checks"),
     "images": ("hera_workflows.images", "build (and optionally push) the step images the templates reference"),
-    "run": ("hera_workflows.runner", "run a pipeline of the pack end to end on the local Docker engine"),
+    "run": ("hera_workflows.engine.run", "run a pipeline of the pack end to end on the local Docker engine"),
     "controller-check": (
         "hera_workflows.controller_check",
         "read a Workflow's status as OpenChoreo's controller does and report WorkloadUpdated",

@@ -1,5 +1,5 @@
-"""The buildpacks `build-image` step run exactly as its rendered template runs it (hera_workflows.podrun), with the
-REAL CNB lifecycle (built from the Go module proxy by scripts/build-lifecycle.sh) in a local test builder
+"""The buildpacks `build-image` step run exactly as its rendered template runs it (hera_workflows.engine.podrun), with
+the REAL CNB lifecycle (built from the Go module proxy by scripts/build-lifecycle.sh) in a local test builder
 (hera_workflows/builder_image.py) substituted by settings (`buildpacks.paketo.*`), then publish-image pushes the
 lifecycle's OCI layout to a real registry on 127.0.0.1 and the image runs and answers over HTTP.
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_workflows.runner import expr
-from hera_workflows.runner.engine import Engine, Mounts, PodOutcome
-from hera_workflows.runner.load import Library, Plan, RunnerError, build_plan, load_library
-from hera_workflows.runner.report import Reporter, summary_table
-from hera_workflows.runner.status import fnv32a, node_id
+from hera_workflows.engine import expr
+from hera_workflows.engine.load import Library, Plan, RunnerError, build_plan, load_library
+from hera_workflows.engine.report import Reporter, summary_table
+from hera_workflows.engine.status import fnv32a, node_id
+from hera_workflows.engine.workflow import Engine, Mounts, PodOutcome
 from hera_workflows.upstream.argo_v3_6 import parse_duration
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runner"

@@ -43,7 +43,7 @@ from hera_workflows.lint.schema import (
 from hera_workflows.lint.semantics import ARGO_KINDS, Resource, check
 from hera_workflows.lint.versions import ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, newer_fields
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # hera_workflows/lint/__init__.py -> the checkout
 DEFAULT_PATH = ROOT / "templates"
 ARGO_GROUP = "argoproj.io"
 OPENCHOREO_GROUP = "openchoreo.dev"

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from hera_workflows.runner import expr
+from hera_workflows.engine import expr
 from hera_workflows.upstream import argo_v3_6 as argo
 from steps.common import contract
 

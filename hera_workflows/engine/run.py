@@ -17,10 +17,16 @@ import json
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from hera_workflows.runner.load import RunnerError, build_plan, load_library
+import docker
+
+from hera_workflows.engine.load import RunnerError, build_plan, load_library
+from hera_workflows.engine.pods import podrun_executor, preflight
+from hera_workflows.engine.report import Reporter
+from hera_workflows.engine.workflow import Engine, Mounts
 
 DEFAULT_TEMPLATES = Path("templates")
 
@@ -82,14 +88,6 @@ def templates_dir(given: Path | None) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    import threading
-
-    import docker
-
-    from hera_workflows.runner.engine import Engine, Mounts
-    from hera_workflows.runner.pods import podrun_executor, preflight
-    from hera_workflows.runner.report import Reporter
-
     secrets = {name: Path(directory) for name, directory in args.secret}
     for name, directory in secrets.items():
         if not directory.is_dir():

@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from hera_workflows.runner import expr
-from hera_workflows.runner.load import JSON, Plan, RunnerError, Scope, pod_template
-from hera_workflows.runner.report import Reporter
-from hera_workflows.runner.status import (
+from hera_workflows.engine import expr
+from hera_workflows.engine.load import JSON, Plan, RunnerError, Scope, pod_template
+from hera_workflows.engine.report import Reporter
+from hera_workflows.engine.status import (
     ERROR,
     FAILED,
     POD,
