@@ -42,13 +42,15 @@ def in_process(argv: Sequence[str]) -> float:
 
 
 def run(ctx: Context) -> list[Measurement]:
-    if not (fixtures.ROOT / "hera_workflows" / "render.py").is_file():
-        raise Skip("hera_workflows/render.py missing")
+    if not (fixtures.ROOT / "hera_workflows" / "pack" / "render.py").is_file():
+        raise Skip("hera_workflows/pack/render.py missing")
     has_lint = (fixtures.ROOT / "hera_workflows" / "lint" / "__init__.py").is_file()
     runs = ctx.runs if ctx.quick else max(ctx.runs, 3)
     python = [fixtures.PYTHON]
     floor = Measurement("pack-cli.python-floor", notes="python -c pass (the venv's interpreter)")
-    imports = Measurement("pack-cli.imports", notes="python -c 'import hera_workflows.render, hera_workflows.lint'")
+    imports = Measurement(
+        "pack-cli.imports", notes="python -c 'import hera_workflows.pack.render, hera_workflows.lint'"
+    )
     render = Measurement("pack-cli.render")
     lint = Measurement("pack-cli.lint")
     render_in = Measurement("pack-cli.render.in-process")
@@ -58,7 +60,7 @@ def run(ctx: Context) -> list[Measurement]:
     for index in range(runs):
         ctx.log(f"pack-cli: run {index + 1}/{runs}")
         floor.samples.append(run_timed([*python, "-c", "pass"], cwd=fixtures.ROOT).seconds)
-        modules = "hera_workflows.render, hera_workflows.lint" if has_lint else "hera_workflows.render"
+        modules = "hera_workflows.pack.render, hera_workflows.lint" if has_lint else "hera_workflows.pack.render"
         imports.samples.append(run_timed([*python, "-c", f"import {modules}"], cwd=fixtures.ROOT).seconds)
         target = ctx.scratch("rendered")
         render.samples.append(

@@ -546,7 +546,7 @@ def test_summary_table_and_progress_lines() -> None:
 
 def test_the_rendered_pack_validates(tmp_path: Path) -> None:
     """Every pipeline in the pack passes the runner's static checks (nothing unsupported is used)."""
-    from hera_workflows import render  # the pack's own renderer, into a temp dir (templates/ is not ours)
+    from hera_workflows.pack import render  # the pack's own renderer, into a temp dir (templates/ is not ours)
 
     out = tmp_path / "templates"
     assert render.main(render_args(out)) == 0
@@ -569,7 +569,7 @@ def test_the_rendered_pack_validates(tmp_path: Path) -> None:
 def render_args(out: Path) -> Any:
     import argparse
 
-    from hera_workflows import render
+    from hera_workflows.pack import render
 
     parser = argparse.ArgumentParser()
     render.configure(parser)

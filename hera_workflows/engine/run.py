@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import docker
+import docker.errors
 
 from hera_workflows.engine.load import RunnerError, build_plan, load_library
 from hera_workflows.engine.pods import podrun_executor, preflight
@@ -112,7 +114,12 @@ def main(args: argparse.Namespace) -> int:
     reporter = Reporter(sys.stdout, logs=not args.quiet)
     cancel = threading.Event()
     try:
-        client = docker.from_env()
+        try:
+            client = docker.from_env()
+        except docker.errors.DockerException as error:
+            where = os.environ.get("DOCKER_HOST") or "the default socket"
+            print(f"run: cannot reach the Docker engine at {where}: {error}", file=sys.stderr)
+            return 2
         problems = preflight(plan.pods, mounts, client)
         if problems:
             for line in problems:

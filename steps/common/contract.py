@@ -89,7 +89,7 @@ def output_file(name: str) -> str:
 
 
 # Step images: `<registry>/<repository>:<tag>`. The templates reference them (hera_workflows) and the image
-# builder (hera_workflows/images.py) builds and tags them under exactly these names. Registry and tag are
+# builder (hera_workflows/images/__init__.py) builds and tags them under exactly these names. Registry and tag are
 # defaults; platform teams override them in the pack settings (`images.registry`, `images.tag`).
 IMAGE_REGISTRY: Final = "ghcr.io/openchoreo-ci-pack"
 IMAGE_TAG: Final = PACK_VERSION
