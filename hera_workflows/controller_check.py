@@ -561,28 +561,8 @@ def _run_namespace(workflow: Mapping[str, Any], version: str, override: str | No
     return "default", "default (no run namespace label; pass --run-namespace)"
 
 
-def check(
-    workflow: Mapping[str, Any],
-    version: str = DEFAULT_VERSION,
-    crd_dir: Path | None = None,
-    run_namespace: str | None = None,
-    source: str = "<workflow>",
-) -> CheckResult:
-    if version not in VERSIONS:
-        raise CheckError(f"--openchoreo: expected one of {', '.join(VERSIONS)}, got {version!r}")
-    nodes = _nodes(workflow, source)
-    meta = workflow.get("metadata") or {}
-    phase = str((workflow.get("status") or {}).get("phase") or "")
-    result = CheckResult(
-        version=version,
-        workflow_name=str(meta.get("name") or ""),
-        workflow_phase=phase or "(none)",
-        case=CASE_NOT_COMPLETED,
-        condition=None,
-    )
-    result.run_namespace, result.namespace_source = _run_namespace(workflow, version, run_namespace)
-    manager = "workflowrun-controller" if version == "0.17" else "componentworkflowrun-controller"
-
+def _decided_by_phase(result: CheckResult, workflow: Mapping[str, Any], nodes: Mapping[str, Any], phase: str) -> bool:
+    """A Workflow that has not succeeded: nothing is extracted (§1.3 rows 1-2). True when that decides the case."""
     if phase in ("Failed", "Error"):
         result.case = CASE_WORKFLOW_FAILED
         result.controller_action = "stop"
@@ -599,15 +579,19 @@ def check(
         message = (workflow.get("status") or {}).get("message")
         if message:
             result.explanation.append(f"workflow message: {message}")
-        return result
+        return True
     if phase != "Succeeded":
         result.controller_action = "requeue"
         result.explanation = [
             f"The Argo Workflow phase is {phase or 'not set'}: the controller syncs status.tasks and requeues "
             "(every 20s while Running); the extraction runs only once the workflow has completed."
         ]
-        return result
+        return True
+    return False
 
+
+def _decided_without_task(result: CheckResult, nodes: Mapping[str, Any], version: str) -> bool:
+    """hasGenerateWorkloadTask: no generate-workload-cr Pod node, no Workload. True when that decides the case."""
     if not has_generate_workload_task(nodes, version):
         result.case = CASE_NO_TASK
         result.controller_action = "stop"
@@ -633,8 +617,12 @@ def check(
             result.explanation.append(
                 "The step runs through templateRef, so its node has no templateName: v0.15 matches templateName only."
             )
-        return result
+        return True
+    return False
 
+
+def _extracted_cr(result: CheckResult, nodes: Mapping[str, Any], version: str) -> str | None:
+    """The workload-cr output the controller picks; None (the case decided) when there is none."""
     extraction = extract_workload_cr(nodes, version)
     result.matched_node = extraction.node_id
     if len(set(extraction.candidates.values())) > 1:
@@ -651,8 +639,12 @@ def check(
             f'createWorkloadFromWorkflowRun: "no workload CR found in run resource {result.workflow_name!r} outputs".',
             f"Why: {extraction.reason}.",
         ]
-        return result
+        return None
+    return extraction.value
 
+
+def _target_schema(result: CheckResult, version: str, crd_dir: Path | None) -> Mapping[str, Any]:
+    """The Workload schema to decode and validate against: the CRD in crd_dir, else the step's own."""
     schema: Mapping[str, Any]
     if crd_dir is not None:
         crd_path = find_crd(crd_dir, version)
@@ -667,9 +659,13 @@ def check(
             "one (v0.16: spec.container required as in v0.17; v0.15 also accepted spec.containers). "
             "Only the v0.17.0 and v1.2.3 CRDs are available."
         )
+    return schema
 
+
+def _decoded_workload(result: CheckResult, value: str, schema: Mapping[str, Any]) -> dict[str, Any] | None:
+    """yaml.Unmarshal into the typed Workload, namespace overwritten; None (the case decided) when it fails."""
     try:
-        workload, dropped = parse_workload(extraction.value, schema)
+        workload, dropped = parse_workload(value, schema)
     except DecodeError as exc:
         result.case = CASE_UNPARSEABLE
         result.controller_action = "requeue (with backoff)"
@@ -678,13 +674,12 @@ def check(
             "The controller requeues with backoff and sets no condition.",
             _TTL_CAVEAT,
         ]
-        return result
+        return None
     if dropped:
         result.warnings.append(
             f"fields dropped by the loose parse (unknown to the Workload type): {', '.join(dropped)}"
         )
 
-    name = str(workload["metadata"].get("name") or "")
     original_ns = workload["metadata"].get("namespace")
     workload["metadata"]["namespace"] = result.run_namespace
     result.workload = workload
@@ -692,7 +687,12 @@ def check(
         result.warnings.append(
             f"metadata.namespace {original_ns!r} is overwritten with the run's namespace {result.run_namespace!r}"
         )
+    return workload
 
+
+def _decided_without_name(result: CheckResult, workload: Mapping[str, Any], version: str) -> bool:
+    """A Workload without metadata.name: v0.17 rejects it, earlier versions fail in the apply."""
+    name = str(workload["metadata"].get("name") or "")
     if not name:
         result.case = CASE_MISSING_NAME
         if version == "0.17":
@@ -709,11 +709,15 @@ def check(
                 "the controller requeues and sets no condition.",
                 _TTL_CAVEAT,
             ]
-        return result
+        return True
+    return False
 
-    result.validation_errors = (
-        validate_workload(workload, schema) if crd_dir is not None else validate_with_step(workload)
-    )
+
+def _decide_apply(
+    result: CheckResult, workload: dict[str, Any], schema: Mapping[str, Any], *, with_crd: bool, manager: str
+) -> None:
+    """The server-side apply: rejected by the API server (requeue), or applied (WorkloadUpdated=True)."""
+    result.validation_errors = validate_workload(workload, schema) if with_crd else validate_with_step(workload)
     if result.validation_errors:
         result.case = CASE_APPLY_REJECTED
         result.controller_action = "requeue"
@@ -722,17 +726,52 @@ def check(
             f"({result.crd_used}); the controller treats an apply error as retryable: requeue, no condition.",
             _TTL_CAVEAT,
         ]
-        return result
+        return
 
     result.case = CASE_APPLIED
     result.condition = CONDITION_TRUE
     result.controller_action = "done (later reconciles return at once)"
     result.explanation = [
-        f"Server-side apply of Workload {result.run_namespace}/{name} (field manager {manager}, force ownership): "
-        "created or updated.",
+        f"Server-side apply of Workload {result.run_namespace}/{workload['metadata']['name']} "
+        f"(field manager {manager}, force ownership): created or updated.",
         "On an update, spec.owner must be unchanged (CEL 'spec.owner is immutable'); otherwise the apply is "
         "rejected and retried.",
     ]
+
+
+def check(
+    workflow: Mapping[str, Any],
+    version: str = DEFAULT_VERSION,
+    crd_dir: Path | None = None,
+    run_namespace: str | None = None,
+    source: str = "<workflow>",
+) -> CheckResult:
+    """The controller's verdict on `workflow` at OpenChoreo `version`: one stage per decision it makes, in order."""
+    if version not in VERSIONS:
+        raise CheckError(f"--openchoreo: expected one of {', '.join(VERSIONS)}, got {version!r}")
+    nodes = _nodes(workflow, source)
+    meta = workflow.get("metadata") or {}
+    phase = str((workflow.get("status") or {}).get("phase") or "")
+    result = CheckResult(
+        version=version,
+        workflow_name=str(meta.get("name") or ""),
+        workflow_phase=phase or "(none)",
+        case=CASE_NOT_COMPLETED,
+        condition=None,
+    )
+    result.run_namespace, result.namespace_source = _run_namespace(workflow, version, run_namespace)
+
+    if _decided_by_phase(result, workflow, nodes, phase) or _decided_without_task(result, nodes, version):
+        return result
+    value = _extracted_cr(result, nodes, version)
+    if value is None:
+        return result
+    schema = _target_schema(result, version, crd_dir)
+    workload = _decoded_workload(result, value, schema)
+    if workload is None or _decided_without_name(result, workload, version):
+        return result
+    manager = "workflowrun-controller" if version == "0.17" else "componentworkflowrun-controller"
+    _decide_apply(result, workload, schema, with_crd=crd_dir is not None, manager=manager)
     return result
 
 
