@@ -1,5 +1,5 @@
 """6. Buildpacks rebuilds: the buildpacks `build-image` pod (the real CNB lifecycle v0.20.4 in the local test
-builder, run by hera_workflows.podrun exactly as rendered) on fresh storage, cold against a rebuild that
+builder, run by hera_workflows.engine.podrun exactly as rendered) on fresh storage, cold against a rebuild that
 restores the lifecycle's layer cache from a registry cache image (`cache-image`).
 
 Each run: a cold build without cache, a build that fills an empty cache image (pays for pushing it), and a

@@ -42,13 +42,15 @@ def in_process(argv: Sequence[str]) -> float:
 
 
 def run(ctx: Context) -> list[Measurement]:
-    if not (fixtures.ROOT / "hera_workflows" / "render.py").is_file():
-        raise Skip("hera_workflows/render.py missing")
-    has_lint = (fixtures.ROOT / "hera_workflows" / "lint.py").is_file()
+    if not (fixtures.ROOT / "hera_workflows" / "pack" / "render.py").is_file():
+        raise Skip("hera_workflows/pack/render.py missing")
+    has_lint = (fixtures.ROOT / "hera_workflows" / "lint" / "__init__.py").is_file()
     runs = ctx.runs if ctx.quick else max(ctx.runs, 3)
     python = [fixtures.PYTHON]
     floor = Measurement("pack-cli.python-floor", notes="python -c pass (the venv's interpreter)")
-    imports = Measurement("pack-cli.imports", notes="python -c 'import hera_workflows.render, hera_workflows.lint'")
+    imports = Measurement(
+        "pack-cli.imports", notes="python -c 'import hera_workflows.pack.render, hera_workflows.lint'"
+    )
     render = Measurement("pack-cli.render")
     lint = Measurement("pack-cli.lint")
     render_in = Measurement("pack-cli.render.in-process")
@@ -58,7 +60,7 @@ def run(ctx: Context) -> list[Measurement]:
     for index in range(runs):
         ctx.log(f"pack-cli: run {index + 1}/{runs}")
         floor.samples.append(run_timed([*python, "-c", "pass"], cwd=fixtures.ROOT).seconds)
-        modules = "hera_workflows.render, hera_workflows.lint" if has_lint else "hera_workflows.render"
+        modules = "hera_workflows.pack.render, hera_workflows.lint" if has_lint else "hera_workflows.pack.render"
         imports.samples.append(run_timed([*python, "-c", f"import {modules}"], cwd=fixtures.ROOT).seconds)
         target = ctx.scratch("rendered")
         render.samples.append(
@@ -89,7 +91,7 @@ def run(ctx: Context) -> list[Measurement]:
         lint_in.notes = "cli.main(['lint', ...]) in this process after a warm-up call"
         rows += [lint, lint_in]
     else:
-        rows.append(Measurement("pack-cli.lint", status="skipped", notes="skipped: hera_workflows/lint.py missing"))
+        rows.append(Measurement("pack-cli.lint", status="skipped", notes="skipped: hera_workflows/lint missing"))
     imports.ratio, imports.ratio_label = ratio(imports, floor), "x python -c pass"
     rows += [imports, floor]
     return rows

@@ -46,14 +46,14 @@ def prerequisites() -> None:
         raise Skip("docker or git not installed")
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
         raise Skip("Docker engine not running")
-    if not (fixtures.ROOT / "hera_workflows" / "runner" / "__init__.py").is_file():
-        raise Skip("hera_workflows/runner missing")
+    if not (fixtures.ROOT / "hera_workflows" / "engine" / "run.py").is_file():
+        raise Skip("hera_workflows/engine missing")
     try:
-        from hera_workflows import podrun
+        from hera_workflows.engine import podrun
     except ImportError as error:
-        raise Skip(f"hera_workflows.podrun cannot be imported: {error}") from None
+        raise Skip(f"hera_workflows.engine.podrun cannot be imported: {error}") from None
     if not hasattr(podrun, "run_pod"):
-        raise Skip("hera_workflows.podrun.run_pod is not implemented yet (the runner cannot start containers)")
+        raise Skip("hera_workflows.engine.podrun.run_pod is not implemented yet (the runner cannot start containers)")
     missing = []
     for repo in contract.IMAGE_REPOSITORIES:
         ref = f"{contract.IMAGE_REGISTRY}/{repo}:{contract.IMAGE_TAG}"

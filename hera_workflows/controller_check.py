@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
-import struct
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +36,9 @@ from typing import Any, Final
 
 import yaml
 
+from hera_workflows.upstream.kube_apiserver_v1_36 import CrdValidator
 from steps.common import contract
+from steps.common.sigs_yaml_v1_6 import fold_key, format_float32
 from steps.generate_workload.model import PROFILE_017
 from steps.generate_workload.validate import SCHEMAS as STEP_SCHEMAS
 from steps.generate_workload.validate import validate_cr
@@ -48,8 +48,8 @@ DEFAULT_VERSION: Final = "0.17"
 TASK_NAME: Final = contract.STEP_GENERATE_WORKLOAD  # generateWorkloadTaskName
 PARAM_NAME: Final = contract.OUT_WORKLOAD_CR  # workloadCRParamName
 CONDITION_TYPE: Final = "WorkloadUpdated"
-WORKLOAD_API_VERSION: Final = "openchoreo.dev/v1alpha1"
-WORKLOAD_KIND: Final = "Workload"
+WORKLOAD_API_VERSION: Final = contract.OPENCHOREO_API_VERSION
+WORKLOAD_KIND: Final = contract.WORKLOAD_KIND
 CRD_FILE: Final = "openchoreo.dev_workloads.yaml"
 CRD_DIR_BY_VERSION: Final = {"0.15": "openchoreo-v0.17.0", "0.16": "openchoreo-v0.17.0", "0.17": "openchoreo-v0.17.0"}
 
@@ -303,34 +303,6 @@ class DecodeError(Exception):
     """What `yaml.Unmarshal` into v1alpha1.Workload would return: the controller requeues."""
 
 
-def go_format_float32(value: float) -> str:
-    """strconv.FormatFloat(v, 'g', -1, 32), as sigs.k8s.io/yaml formats a float going into a string field."""
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"  # sigs.k8s.io/yaml maps +Inf/-Inf/NaN to YAML spellings
-    if math.isnan(value):
-        return ".nan"
-    f32 = struct.unpack("f", struct.pack("f", value))[0]
-    if f32 == 0:
-        return "0"
-    digits = ""
-    exponent = 0
-    for precision in range(1, 10):
-        mantissa, exp_text = f"{f32:.{precision - 1}e}".split("e")
-        if struct.unpack("f", struct.pack("f", float(f"{mantissa}e{exp_text}")))[0] == f32:
-            digits = mantissa.replace(".", "").replace("-", "").rstrip("0") or "0"
-            exponent = int(exp_text)
-            break
-    sign = "-" if f32 < 0 else ""
-    if exponent < -4 or exponent >= 6:  # shortest 'g' switches to %e at exponent 6
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{mant}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    if exponent >= len(digits) - 1:
-        return sign + digits + "0" * (exponent - len(digits) + 1)
-    if exponent >= 0:
-        return sign + digits[: exponent + 1] + "." + digits[exponent + 1 :]
-    return sign + "0." + "0" * (-exponent - 1) + digits
-
-
 def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
@@ -370,7 +342,7 @@ class _Decoder:
             if isinstance(value, int):
                 return str(value)
             if isinstance(value, float):
-                return go_format_float32(value)
+                return format_float32(value)
             if isinstance(value, str):
                 return value
             raise self._mismatch(value, schema, path)
@@ -407,11 +379,11 @@ class _Decoder:
 
     def _decode_struct(self, value: Mapping[Any, Any], props: Mapping[str, Any], path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        lowered = {k.lower(): k for k in props}
+        folded = {fold_key(k): k for k in props}
         for key, sub in value.items():
             key_text = str(key)
             # encoding/json: an exact match first, else a case-insensitive one.
-            target = key_text if key_text in props else lowered.get(key_text.lower())
+            target = key_text if key_text in props else folded.get(fold_key(key_text))
             where = f"{path}.{key_text}" if path else key_text
             if target is None:
                 self.dropped.append(where)
@@ -464,9 +436,9 @@ def parse_workload(text: str, schema: Mapping[str, Any]) -> tuple[dict[str, Any]
     meta_raw = None
     rest: dict[Any, Any] = {}
     for key, value in doc.items():
-        if str(key).lower() == "metadata":
+        if fold_key(str(key)) == fold_key("metadata"):
             meta_raw = value
-        elif str(key).lower() == "status":
+        elif fold_key(str(key)) == fold_key("status"):
             decoder.dropped.append(f"{key} (status is not applied)")
         else:
             rest[key] = value
@@ -535,70 +507,6 @@ def load_crd_schema(path: Path) -> dict[str, Any]:
     raise CheckError(f"{path}: no v1alpha1 openAPIV3Schema in this CRD")
 
 
-def _to_jsonschema(schema: Any) -> Any:
-    """The CRD's OpenAPI v3 subset as JSON Schema: int-or-string and the Kubernetes extensions."""
-    if isinstance(schema, dict):
-        out = {k: _to_jsonschema(v) for k, v in schema.items() if not k.startswith("x-kubernetes-")}
-        if schema.get("x-kubernetes-int-or-string"):
-            out.pop("type", None)
-            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-        if schema.get("nullable"):
-            kind = out.get("type")
-            if isinstance(kind, str):
-                out["type"] = [kind, "null"]
-        out.pop("nullable", None)
-        return out
-    if isinstance(schema, list):
-        return [_to_jsonschema(v) for v in schema]
-    return schema
-
-
-_CEL_PROGRAMS: dict[str, Any] = {}
-
-
-def _cel_program(text: str) -> Any:
-    """Compiled CEL rules, cached: compiling is the slow part."""
-    if text not in _CEL_PROGRAMS:
-        import celpy
-
-        env = celpy.Environment()
-        _CEL_PROGRAMS[text] = env.program(env.compile(text))
-    return _CEL_PROGRAMS[text]
-
-
-def _cel_errors(value: Any, schema: Mapping[str, Any], path: str, out: list[str]) -> None:
-    if value is None:
-        return
-    for rule in schema.get("x-kubernetes-validations") or []:
-        text = str(rule.get("rule") or "")
-        if "oldSelf" in text:
-            continue  # transition rule: evaluated on update only (reported separately)
-        try:
-            import celpy
-        except ImportError:  # cel-python is a test extra; without it only the OpenAPI part is checked
-            out.append(f"{path or '<root>'}: CEL rule not evaluated (cel-python missing): {text}")
-            return
-        try:
-            activation = {"self": celpy.json_to_cel(value)}  # type: ignore[attr-defined]
-            result = _cel_program(text).evaluate(activation)
-        except Exception as exc:  # noqa: BLE001 - a broken rule must not hide the other results
-            out.append(f"{path or '<root>'}: CEL rule {text!r} could not be evaluated: {exc}")
-            continue
-        if not bool(result):
-            out.append(f"{path or '<root>'}: {rule.get('message') or 'failed rule: ' + text}")
-    kind = schema.get("type")
-    if kind == "object" and isinstance(value, dict):
-        props = schema.get("properties") or {}
-        additional = schema.get("additionalProperties")
-        for key, sub in value.items():
-            sub_schema = props.get(key) if props else (additional if isinstance(additional, dict) else None)
-            if sub_schema:
-                _cel_errors(sub, sub_schema, f"{path}.{key}" if path else str(key), out)
-    elif kind == "array" and isinstance(value, list):
-        for i, item in enumerate(value):
-            _cel_errors(item, schema.get("items") or {}, f"{path}[{i}]", out)
-
-
 def _object_errors(workload: Mapping[str, Any]) -> list[str]:
     """apiVersion/kind and metadata.name checks, common to both validators."""
     errors: list[str] = []
@@ -625,24 +533,12 @@ def validate_with_step(workload: Mapping[str, Any]) -> list[str]:
 
 def validate_workload(workload: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """Errors the API server would return for this object (create; transition rules skipped)."""
-    import jsonschema
-
-    errors = _object_errors(workload)
     body = {k: v for k, v in workload.items() if k not in ("apiVersion", "kind", "metadata")}
-    body_schema = dict(_to_jsonschema(schema))
+    body_schema = dict(schema)
     body_schema["properties"] = {
-        k: v for k, v in (body_schema.get("properties") or {}).items() if k not in ("apiVersion", "kind", "metadata")
+        k: v for k, v in (schema.get("properties") or {}).items() if k not in ("apiVersion", "kind", "metadata")
     }
-    validator = jsonschema.Draft7Validator(body_schema)
-    for error in sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path]):
-        where = ".".join(str(p) for p in error.absolute_path) or "<root>"
-        errors.append(f"{where}: {error.message}")
-    cel: list[str] = []
-    props = schema.get("properties") or {}
-    for key, value in body.items():
-        if key in props:
-            _cel_errors(value, props[key], key, cel)
-    return errors + cel
+    return _object_errors(workload) + CrdValidator(body_schema).errors(body)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -665,28 +561,8 @@ def _run_namespace(workflow: Mapping[str, Any], version: str, override: str | No
     return "default", "default (no run namespace label; pass --run-namespace)"
 
 
-def check(
-    workflow: Mapping[str, Any],
-    version: str = DEFAULT_VERSION,
-    crd_dir: Path | None = None,
-    run_namespace: str | None = None,
-    source: str = "<workflow>",
-) -> CheckResult:
-    if version not in VERSIONS:
-        raise CheckError(f"--openchoreo: expected one of {', '.join(VERSIONS)}, got {version!r}")
-    nodes = _nodes(workflow, source)
-    meta = workflow.get("metadata") or {}
-    phase = str((workflow.get("status") or {}).get("phase") or "")
-    result = CheckResult(
-        version=version,
-        workflow_name=str(meta.get("name") or ""),
-        workflow_phase=phase or "(none)",
-        case=CASE_NOT_COMPLETED,
-        condition=None,
-    )
-    result.run_namespace, result.namespace_source = _run_namespace(workflow, version, run_namespace)
-    manager = "workflowrun-controller" if version == "0.17" else "componentworkflowrun-controller"
-
+def _decided_by_phase(result: CheckResult, workflow: Mapping[str, Any], nodes: Mapping[str, Any], phase: str) -> bool:
+    """A Workflow that has not succeeded: nothing is extracted (§1.3 rows 1-2). True when that decides the case."""
     if phase in ("Failed", "Error"):
         result.case = CASE_WORKFLOW_FAILED
         result.controller_action = "stop"
@@ -703,15 +579,19 @@ def check(
         message = (workflow.get("status") or {}).get("message")
         if message:
             result.explanation.append(f"workflow message: {message}")
-        return result
+        return True
     if phase != "Succeeded":
         result.controller_action = "requeue"
         result.explanation = [
             f"The Argo Workflow phase is {phase or 'not set'}: the controller syncs status.tasks and requeues "
             "(every 20s while Running); the extraction runs only once the workflow has completed."
         ]
-        return result
+        return True
+    return False
 
+
+def _decided_without_task(result: CheckResult, nodes: Mapping[str, Any], version: str) -> bool:
+    """hasGenerateWorkloadTask: no generate-workload-cr Pod node, no Workload. True when that decides the case."""
     if not has_generate_workload_task(nodes, version):
         result.case = CASE_NO_TASK
         result.controller_action = "stop"
@@ -737,8 +617,12 @@ def check(
             result.explanation.append(
                 "The step runs through templateRef, so its node has no templateName: v0.15 matches templateName only."
             )
-        return result
+        return True
+    return False
 
+
+def _extracted_cr(result: CheckResult, nodes: Mapping[str, Any], version: str) -> str | None:
+    """The workload-cr output the controller picks; None (the case decided) when there is none."""
     extraction = extract_workload_cr(nodes, version)
     result.matched_node = extraction.node_id
     if len(set(extraction.candidates.values())) > 1:
@@ -755,8 +639,12 @@ def check(
             f'createWorkloadFromWorkflowRun: "no workload CR found in run resource {result.workflow_name!r} outputs".',
             f"Why: {extraction.reason}.",
         ]
-        return result
+        return None
+    return extraction.value
 
+
+def _target_schema(result: CheckResult, version: str, crd_dir: Path | None) -> Mapping[str, Any]:
+    """The Workload schema to decode and validate against: the CRD in crd_dir, else the step's own."""
     schema: Mapping[str, Any]
     if crd_dir is not None:
         crd_path = find_crd(crd_dir, version)
@@ -771,9 +659,13 @@ def check(
             "one (v0.16: spec.container required as in v0.17; v0.15 also accepted spec.containers). "
             "Only the v0.17.0 and v1.2.3 CRDs are available."
         )
+    return schema
 
+
+def _decoded_workload(result: CheckResult, value: str, schema: Mapping[str, Any]) -> dict[str, Any] | None:
+    """yaml.Unmarshal into the typed Workload, namespace overwritten; None (the case decided) when it fails."""
     try:
-        workload, dropped = parse_workload(extraction.value, schema)
+        workload, dropped = parse_workload(value, schema)
     except DecodeError as exc:
         result.case = CASE_UNPARSEABLE
         result.controller_action = "requeue (with backoff)"
@@ -782,13 +674,12 @@ def check(
             "The controller requeues with backoff and sets no condition.",
             _TTL_CAVEAT,
         ]
-        return result
+        return None
     if dropped:
         result.warnings.append(
             f"fields dropped by the loose parse (unknown to the Workload type): {', '.join(dropped)}"
         )
 
-    name = str(workload["metadata"].get("name") or "")
     original_ns = workload["metadata"].get("namespace")
     workload["metadata"]["namespace"] = result.run_namespace
     result.workload = workload
@@ -796,7 +687,12 @@ def check(
         result.warnings.append(
             f"metadata.namespace {original_ns!r} is overwritten with the run's namespace {result.run_namespace!r}"
         )
+    return workload
 
+
+def _decided_without_name(result: CheckResult, workload: Mapping[str, Any], version: str) -> bool:
+    """A Workload without metadata.name: v0.17 rejects it, earlier versions fail in the apply."""
+    name = str(workload["metadata"].get("name") or "")
     if not name:
         result.case = CASE_MISSING_NAME
         if version == "0.17":
@@ -813,11 +709,15 @@ def check(
                 "the controller requeues and sets no condition.",
                 _TTL_CAVEAT,
             ]
-        return result
+        return True
+    return False
 
-    result.validation_errors = (
-        validate_workload(workload, schema) if crd_dir is not None else validate_with_step(workload)
-    )
+
+def _decide_apply(
+    result: CheckResult, workload: dict[str, Any], schema: Mapping[str, Any], *, with_crd: bool, manager: str
+) -> None:
+    """The server-side apply: rejected by the API server (requeue), or applied (WorkloadUpdated=True)."""
+    result.validation_errors = validate_workload(workload, schema) if with_crd else validate_with_step(workload)
     if result.validation_errors:
         result.case = CASE_APPLY_REJECTED
         result.controller_action = "requeue"
@@ -826,17 +726,52 @@ def check(
             f"({result.crd_used}); the controller treats an apply error as retryable: requeue, no condition.",
             _TTL_CAVEAT,
         ]
-        return result
+        return
 
     result.case = CASE_APPLIED
     result.condition = CONDITION_TRUE
     result.controller_action = "done (later reconciles return at once)"
     result.explanation = [
-        f"Server-side apply of Workload {result.run_namespace}/{name} (field manager {manager}, force ownership): "
-        "created or updated.",
+        f"Server-side apply of Workload {result.run_namespace}/{workload['metadata']['name']} "
+        f"(field manager {manager}, force ownership): created or updated.",
         "On an update, spec.owner must be unchanged (CEL 'spec.owner is immutable'); otherwise the apply is "
         "rejected and retried.",
     ]
+
+
+def check(
+    workflow: Mapping[str, Any],
+    version: str = DEFAULT_VERSION,
+    crd_dir: Path | None = None,
+    run_namespace: str | None = None,
+    source: str = "<workflow>",
+) -> CheckResult:
+    """The controller's verdict on `workflow` at OpenChoreo `version`: one stage per decision it makes, in order."""
+    if version not in VERSIONS:
+        raise CheckError(f"--openchoreo: expected one of {', '.join(VERSIONS)}, got {version!r}")
+    nodes = _nodes(workflow, source)
+    meta = workflow.get("metadata") or {}
+    phase = str((workflow.get("status") or {}).get("phase") or "")
+    result = CheckResult(
+        version=version,
+        workflow_name=str(meta.get("name") or ""),
+        workflow_phase=phase or "(none)",
+        case=CASE_NOT_COMPLETED,
+        condition=None,
+    )
+    result.run_namespace, result.namespace_source = _run_namespace(workflow, version, run_namespace)
+
+    if _decided_by_phase(result, workflow, nodes, phase) or _decided_without_task(result, nodes, version):
+        return result
+    value = _extracted_cr(result, nodes, version)
+    if value is None:
+        return result
+    schema = _target_schema(result, version, crd_dir)
+    workload = _decoded_workload(result, value, schema)
+    if workload is None or _decided_without_name(result, workload, version):
+        return result
+    manager = "workflowrun-controller" if version == "0.17" else "componentworkflowrun-controller"
+    _decide_apply(result, workload, schema, with_crd=crd_dir is not None, manager=manager)
     return result
 
 

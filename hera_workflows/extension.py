@@ -2,7 +2,7 @@
 
     python -m hera_workflows render --extension my_pkg.ci:extend        # or settings: extensions: [my_pkg.ci:extend]
 
-An extension receives the `hera_workflows.pack.Pack` model and may add step ClusterWorkflowTemplates
+An extension receives the `hera_workflows.pack.model.Pack` model and may add step ClusterWorkflowTemplates
 (`pack.add_step_template`, `pack.container` for the secure defaults), insert steps into the pipelines
 (`pack.insert_step(PipelineStep(...), after="publish-image")`), add pipeline arguments or other documents.
 See examples/image_scan_extension for a complete one.
@@ -14,9 +14,10 @@ import importlib
 import re
 from collections.abc import Sequence
 
-from hera_workflows._common import SecretMount, StepTemplate, step_output_ref, workflow_param_ref
-from hera_workflows.pack import Extension, Pack, PackError, PipelineArgument, PipelineStep, Resource
-from hera_workflows.settings import StepSettings
+from hera_workflows.pack.blocks import SecretMount, StepTemplate, step_output_ref, workflow_param_ref
+from hera_workflows.pack.documents import PackError, Resource
+from hera_workflows.pack.model import Extension, Pack, PipelineArgument, PipelineStep
+from hera_workflows.pack.settings import StepSettings
 
 # The public API for extensions: import these from `hera_workflows.extension`.
 __all__ = [

@@ -24,7 +24,7 @@ bash scripts/cluster/require-binaries.sh
 echo "== local images"
 "$PY" -m hera_workflows images build --local-base
 echo "== CNB lifecycle (Go module proxy; cached) and the local test builder for the buildpacks tests"
-"$PY" -m hera_workflows.builder_image
+"$PY" -m hera_workflows.images.builder
 if [[ "${CI:-}" == "true" ]]; then
   # Show in every CI log that the benchmark command works within CI's budget (figures only; nothing asserted).
   echo "== benchmarks (quick)"

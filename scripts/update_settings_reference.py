@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hera_workflows.settings import settings_reference_markdown  # noqa: E402
+from hera_workflows.pack.settings import settings_reference_markdown  # noqa: E402
 
 START, END = "<!-- settings-reference:start -->", "<!-- settings-reference:end -->"
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from hera_workflows import builder_image, images
-from hera_workflows.podrun import PodResult, run_pod
+from hera_workflows import images
+from hera_workflows.engine.podrun import PodResult, run_pod
+from hera_workflows.images import builder as builder_image
 from testkit.containers import pipeline_variables, push_local_image, require_image
 from testkit.paths import ROOT
 from testkit.registry import Registry, free_port

@@ -1,4 +1,4 @@
-"""Run the rendered templates' steps as containers (through `hera_workflows.podrun`), and a registry container.
+"""Run the rendered templates' steps as containers (through `hera_workflows.engine.podrun`), and a registry container.
 
 - `step_template(file, name)`: one template of templates/<file>, exactly as rendered (nothing restated here).
 - `require_image(client, ref)`: fails (never skips) when a local image is missing, naming the build command.

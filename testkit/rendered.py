@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from hera_workflows.lint_schema import patch_schema
+from hera_workflows.upstream.kube_apiserver_v1_36 import patch_schema
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PARAM_REF = re.compile(r"^\{\{inputs\.parameters\.[-a-zA-Z0-9_]+\}\}$")

@@ -1,6 +1,6 @@
-"""The buildpacks `build-image` step run exactly as its rendered template runs it (hera_workflows.podrun), with the
-REAL CNB lifecycle (built from the Go module proxy by scripts/build-lifecycle.sh) in a local test builder
-(hera_workflows/builder_image.py) substituted by settings (`buildpacks.paketo.*`), then publish-image pushes the
+"""The buildpacks `build-image` step run exactly as its rendered template runs it (hera_workflows.engine.podrun), with
+the REAL CNB lifecycle (built from the Go module proxy by scripts/build-lifecycle.sh) in a local test builder
+(hera_workflows/images/builder.py) substituted by settings (`buildpacks.paketo.*`), then publish-image pushes the
 lifecycle's OCI layout to a real registry on 127.0.0.1 and the image runs and answers over HTTP.
 
 What is a stand-in: the builder (Debian Python base + the pack's own buildpack instead of Paketo's, whose modules
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hera_workflows import builder_image
+from hera_workflows.images import builder as builder_image
 from steps.common import contract
 from testkit.buildpacks import LocalBuilder, answer, make_local_builder, run_step, workspace_with_app
 from testkit.registry import Registry, host_registry

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_workflows import buildpacks, render
-from hera_workflows.settings import SettingsError, load_settings
+from hera_workflows.pack import render
+from hera_workflows.pack.settings import SettingsError, load_settings
+from hera_workflows.pack.step_templates import buildpacks
 
 
 def _template(overrides: list[str], build_type: str = "paketo-buildpacks") -> dict[str, Any]:

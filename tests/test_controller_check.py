@@ -379,14 +379,31 @@ def test_resolve_node_template_name_v016() -> None:
     assert cc.node_task_name({"templateRef": {"template": "b"}, "displayName": "c"}, "0.15") == ""
 
 
-def test_float_coercion_like_sigs_yaml() -> None:
-    assert [cc.go_format_float32(v) for v in (1.10, 1e6, 123456.0, 3.14159265358979, 1e-05)] == [
-        "1.1",
-        "1e+06",
-        "123456",
-        "3.1415927",
-        "1e-05",
+def test_floats_in_string_fields_as_sigs_yaml_writes_them() -> None:
+    """One emulation (steps/common/sigs_yaml_v1_6.py) for the step and the controller: an overflowing float32 used to
+    crash controller-check, and NaN/Inf/-0 got YAML spellings that sigs.k8s.io/yaml only gives to map keys."""
+    for written, expected in (("1.0e+39", "+Inf"), ("-.inf", "-Inf"), (".nan", "NaN"), ("-0.0", "-0"), ("1.10", "1.1")):
+        result = check(_edit_cr("componentName: greeter", f"componentName: {written}")(load(INLINE)))
+        assert result.case == cc.CASE_APPLIED, written
+        assert result.workload is not None
+        assert result.workload["spec"]["owner"]["componentName"] == expected, written
+
+
+def test_list_type_set_rejects_duplicates_as_the_api_server_does() -> None:
+    """The CRD's `x-kubernetes-list-type: set` (endpoint visibility) is uniqueItems here too."""
+    result = check(_edit_cr("      - external", "      - external\n      - external")(load(INLINE)))
+    assert result.case == cc.CASE_APPLY_REJECTED
+    assert result.validation_errors == [
+        "spec.endpoints.http.visibility: ['external', 'external'] has non-unique elements"
     ]
+
+
+def test_keys_fold_as_go_does() -> None:
+    """U+017F (long s) folds onto "s" in encoding/json, so `viſibility` is `visibility`, not a dropped field."""
+    result = check(_edit_cr("visibility:", "vi\u017fibility:")(load(INLINE)))
+    assert result.case == cc.CASE_APPLIED and not result.warnings
+    assert result.workload is not None
+    assert result.workload["spec"]["endpoints"]["http"]["visibility"] == ["external"]
 
 
 # --- input handling and the CLI ------------------------------------------------------------------------------

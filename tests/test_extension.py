@@ -12,9 +12,9 @@ import pytest
 import yaml
 from hera.workflows import models as hera_models
 
-from hera_workflows import render
 from hera_workflows.extension import ExtensionError, load_extension
-from hera_workflows.settings import load_settings
+from hera_workflows.pack import render
+from hera_workflows.pack.settings import load_settings
 from testkit.paths import ARGO_CRDS, ROOT
 from testkit.rendered import PARAM_REF, schema_errors
 
@@ -96,4 +96,4 @@ def test_load_extension_errors() -> None:
     with pytest.raises(ExtensionError, match="cannot import no_such_module_xyz"):
         load_extension("no_such_module_xyz:extend")
     with pytest.raises(ExtensionError, match="has no callable 'nope'"):
-        load_extension("hera_workflows.pack:nope")
+        load_extension("hera_workflows.pack.model:nope")

@@ -20,7 +20,8 @@ import yaml
 
 import steps.generate_workload
 from steps.common import contract
-from steps.generate_workload.descriptor import go_format_float32, resolve_plain
+from steps.common.sigs_yaml_v1_6 import format_float32
+from steps.generate_workload.descriptor import resolve_plain
 from testkit.crd_schema import workload_validator
 from testkit.generate_workload import (
     DELIVERY_NOTICE,
@@ -983,7 +984,7 @@ def test_go_float_formatting() -> None:
         16777217.0: "1.6777216e+07",
     }
     for value, expected in cases.items():
-        assert go_format_float32(value) == expected, value
+        assert format_float32(value) == expected, value
     assert resolve_plain("0x") == ("str", "0x")
     assert resolve_plain("+") == ("str", "+")
     assert resolve_plain("-.inf")[0] == "float"

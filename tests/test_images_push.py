@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_workflows import images, render
-from hera_workflows.settings import load_settings
+from hera_workflows import images
+from hera_workflows.pack import render
+from hera_workflows.pack.settings import load_settings
 from steps.common import contract
 
 

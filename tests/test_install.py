@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_workflows import lint, render
-from hera_workflows.openchoreo import RUN_API_CA_SECRET, RUN_API_CLIENT_SECRET, V017_TEMPLATE_PREFIX
-from hera_workflows.settings import (
+from hera_workflows import lint
+from hera_workflows.pack import render
+from hera_workflows.pack.openchoreo import RUN_API_CA_SECRET, RUN_API_CLIENT_SECRET, V017_TEMPLATE_PREFIX
+from hera_workflows.pack.settings import (
     DEFAULT_API_SERVER_URL,
     DEFAULT_OAUTH_TOKEN_URL,
     DEFAULT_PUBLISH_REGISTRY,

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from hera_workflows import render
+from hera_workflows.pack import render
 from steps.common import contract
 from testkit.paths import TEMPLATES
 

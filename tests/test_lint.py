@@ -11,12 +11,14 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
 
 from hera_workflows import lint
-from hera_workflows.lint_schema import CrdSchemas, format_path, patch_schema
+from hera_workflows.lint.schema import CrdSchemas, format_path
+from hera_workflows.upstream.kube_apiserver_v1_36 import patch_schema
 from testkit.lint_packs import BROKEN, FIXTURE_PACK, PACK_SOURCES
 from testkit.paths import ARGO_CRDS, ROOT, TEMPLATES
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
@@ -344,7 +346,7 @@ def test_lint_never_crashes_on_structurally_broken_documents() -> None:
 
     import yaml
 
-    from hera_workflows.lint_semantics import Resource, check
+    from hera_workflows.lint.semantics import Resource, check
 
     docs = [
         d
@@ -375,3 +377,34 @@ def test_lint_never_crashes_on_structurally_broken_documents() -> None:
                 if isinstance(run, dict):
                     resources.append(Resource("Workflow", "run", run, prefix=("spec", "runTemplate"), embedded=True))
         check(resources)
+
+
+def test_crd_validator_list_map_keys_and_blocking_errors() -> None:
+    """The API server's create-time rules beside the JSON Schema: list-map keys unique; CEL skipped after a blocking
+    (type/required/enum) error and run after any other."""
+    from hera_workflows.upstream.kube_apiserver_v1_36 import CEL_SKIPPED, CrdValidator
+
+    item = {"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer", "maximum": 9}}}
+    validator = CrdValidator(
+        {
+            "type": "object",
+            "properties": {
+                "items": {
+                    "type": "array",
+                    "items": item,
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "x-kubernetes-validations": [{"rule": "self.size() < 3", "message": "at most two"}],
+                }
+            },
+        }
+    )
+    assert validator.errors({"items": [{"name": "a"}, {"name": "b"}]}) == []
+    assert validator.errors({"items": [{"name": "a"}, {"name": "a"}]}) == ["items[1]: Duplicate value: {name='a'}"]
+    three: list[dict[str, Any]] = [{"name": "a"}, {"name": "b"}, {"name": "c", "size": 10}]
+    assert validator.errors({"items": three}) == [
+        "items[2].size: 10 is greater than the maximum of 9",
+        "items: at most two",
+    ]
+    three[2]["size"] = "x"
+    assert validator.errors({"items": three}) == ["items[2].size: 'x' is not of type 'integer'", CEL_SKIPPED]

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hera_workflows import lint, lint_schema
-from hera_workflows.lint_schema import ARGO_CRD_NAMES, CrdError, CrdSchemas, hera_schemas
+from hera_workflows import lint
+from hera_workflows.lint import schema as lint_schema
+from hera_workflows.lint.schema import ARGO_CRD_NAMES, CrdError, CrdSchemas, hera_schemas
 from testkit.paths import ARGO_CRDS, ROOT, TEMPLATES
 from tests.fixtures.lint.seeds import SEEDS, PackCopy, Seed
 

@@ -1,4 +1,4 @@
-"""lint's Argo-version layer (hera_workflows/lint_versions.py): the stored table is the upstream facts, the pack
+"""lint's Argo-version layer (hera_workflows/lint/versions.py): the stored table is the upstream facts, the pack
 renders nothing its target Argo line lacks, and a field newer than the target is an error naming the line.
 
 The table is re-derived here from the full CRDs of Argo v3.6.2, v4.0.5 (Go module proxy) and v4.1.2 (GitHub tag),
@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from hera_workflows import lint
-from hera_workflows.lint_versions import ADDED, ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, derive_added, newer_fields
+from hera_workflows.lint.versions import ADDED, ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, derive_added, newer_fields
 from testkit.paths import ARGO_CRDS, ARGO_V3_6_CRDS, ARGO_V4_0_CRDS, ROOT, TEMPLATES
 
 CRD_BY_LINE = {"3.6": ARGO_V3_6_CRDS, "4.0": ARGO_V4_0_CRDS, "4.1": ARGO_CRDS}

@@ -9,10 +9,12 @@ import sys
 import pytest
 from hera.workflows import Parameter
 
-from hera_workflows._common import StepTemplate, option_parameters
 from hera_workflows.cli import main as cli_main
-from hera_workflows.pack import Pack, PackError, PipelineArgument, PipelineStep, Resource, default_pack
-from hera_workflows.settings import Settings
+from hera_workflows.pack.blocks import StepTemplate, option_parameters
+from hera_workflows.pack.documents import PackError, Resource
+from hera_workflows.pack.model import Pack, PipelineArgument, PipelineStep
+from hera_workflows.pack.pipelines import default_pack
+from hera_workflows.pack.settings import Settings
 from steps.common.cli import Option
 from testkit.paths import ROOT
 

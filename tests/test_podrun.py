@@ -1,4 +1,4 @@
-"""hera_workflows.podrun: an Argo container template run as a Docker container the way a Pod runs it.
+"""hera_workflows.engine.podrun: an Argo container template run as a Docker container the way a Pod runs it.
 
 Plan tests need no Docker; run tests use a ~2 MB busybox image imported from the host's static busybox.
 """
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from hera_workflows import podrun
-from hera_workflows.podrun import InvalidTemplate, PodError, UnsupportedTemplate, plan_pod, run_pod
+from hera_workflows.engine import podrun
+from hera_workflows.engine.podrun import InvalidTemplate, PodError, UnsupportedTemplate, plan_pod, run_pod
 from testkit.containers import step_template, tiny_image
 
 STEP_TEMPLATES = [

@@ -11,9 +11,9 @@ from pathlib import Path
 import yaml
 
 from hera_workflows.cli import COMMANDS
-from hera_workflows.listing import describe, markdown_table
-from hera_workflows.render import build_pack_resources
-from hera_workflows.settings import Settings
+from hera_workflows.pack.listing import describe, markdown_table
+from hera_workflows.pack.render import build_pack_resources
+from hera_workflows.pack.settings import Settings
 from testkit.paths import ROOT
 
 README = (ROOT / "README.md").read_text()

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from hera.workflows import models as hera_models
 
-from hera_workflows import render
-from hera_workflows.openchoreo import V017_TEMPLATE_PREFIX
-from hera_workflows.settings import Settings, load_settings
+from hera_workflows.pack import render
+from hera_workflows.pack.openchoreo import V017_TEMPLATE_PREFIX
+from hera_workflows.pack.settings import Settings, load_settings
 from steps.build.options import CACHE_PUSH_SECRET_DIR, PULL_SECRET_DIR
 from steps.build.options import OPTIONS as BUILD_OPTIONS
 from steps.checkout.options import OPTIONS as CHECKOUT_OPTIONS
@@ -256,7 +256,7 @@ def test_security_defaults(where: str, profile: str) -> None:
     volumes = {v["name"]: v for v in template["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
     if profile == "restricted":
-        # buildpacks: the builder's CNB_USER_ID, so the lifecycle needs no setresuid (hera_workflows/buildpacks.py)
+        # buildpacks: the builder's CNB_USER_ID, so the lifecycle needs no setresuid (pack/step_templates/buildpacks.py)
         env = {e["name"]: e.get("value") for e in template["container"].get("env", [])}
         uid = int(env.get("CNB_USER_ID", contract.STEP_UID))
         assert sc["runAsNonRoot"] is True and sc["runAsUser"] == uid

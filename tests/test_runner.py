@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_workflows.runner import expr
-from hera_workflows.runner.engine import Engine, Mounts, PodOutcome
-from hera_workflows.runner.load import Library, Plan, RunnerError, build_plan, load_library, parse_duration
-from hera_workflows.runner.report import Reporter, summary_table
-from hera_workflows.runner.status import fnv32a, node_id
+from hera_workflows.engine import expr
+from hera_workflows.engine.load import Library, Plan, RunnerError, build_plan, load_library
+from hera_workflows.engine.report import Reporter, summary_table
+from hera_workflows.engine.status import fnv32a, node_id
+from hera_workflows.engine.workflow import Engine, Mounts, PodOutcome
+from hera_workflows.upstream.argo_v3_6 import parse_duration
 
 FIXTURES = Path(__file__).parent / "fixtures" / "runner"
 Script = Callable[[str, dict[str, str], int], PodOutcome]
@@ -545,7 +546,7 @@ def test_summary_table_and_progress_lines() -> None:
 
 def test_the_rendered_pack_validates(tmp_path: Path) -> None:
     """Every pipeline in the pack passes the runner's static checks (nothing unsupported is used)."""
-    from hera_workflows import render  # the pack's own renderer, into a temp dir (templates/ is not ours)
+    from hera_workflows.pack import render  # the pack's own renderer, into a temp dir (templates/ is not ours)
 
     out = tmp_path / "templates"
     assert render.main(render_args(out)) == 0
@@ -568,7 +569,7 @@ def test_the_rendered_pack_validates(tmp_path: Path) -> None:
 def render_args(out: Path) -> Any:
     import argparse
 
-    from hera_workflows import render
+    from hera_workflows.pack import render
 
     parser = argparse.ArgumentParser()
     render.configure(parser)

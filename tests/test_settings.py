@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hera_workflows.settings import (
+from hera_workflows.pack.settings import (
     Settings,
     SettingsError,
     load_settings,

@@ -1,5 +1,5 @@
 """Every step image run as a container exactly as its rendered template runs it (command, env, mounts, user,
-capabilities, read-only root: all read from templates/steps/*.yaml by hera_workflows.podrun, nothing restated).
+capabilities, read-only root: all read from templates/steps/*.yaml by hera_workflows.engine.podrun, nothing restated).
 
 checkout (git over smart HTTP with basic auth, testkit/gitserver.py) -> build (buildah in the container
 with SYS_ADMIN, overlay storage on an emptyDir, base image pulled from the registry) -> publish (skopeo) to a real
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from hera_workflows import images
-from hera_workflows.podrun import PodResult, run_pod
+from hera_workflows.engine.podrun import PodResult, run_pod
 from steps.common import contract
 from testkit.containers import (
     container_registry,

@@ -67,6 +67,10 @@ OUT_WORKLOAD_CR: Final = "workload-cr"
 
 GIT_REVISION_LENGTH: Final = 8
 
+# The OpenChoreo API group/version of every resource the pack writes or renders (Workload, ClusterWorkflow, ...).
+OPENCHOREO_API_VERSION: Final = "openchoreo.dev/v1alpha1"
+WORKLOAD_KIND: Final = "Workload"
+
 # Exit codes. 75 (EX_TEMPFAIL) marks a transient failure; the publish template retries on it only.
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
@@ -85,7 +89,7 @@ def output_file(name: str) -> str:
 
 
 # Step images: `<registry>/<repository>:<tag>`. The templates reference them (hera_workflows) and the image
-# builder (hera_workflows/images.py) builds and tags them under exactly these names. Registry and tag are
+# builder (hera_workflows/images/__init__.py) builds and tags them under exactly these names. Registry and tag are
 # defaults; platform teams override them in the pack settings (`images.registry`, `images.tag`).
 IMAGE_REGISTRY: Final = "ghcr.io/openchoreo-ci-pack"
 IMAGE_TAG: Final = PACK_VERSION

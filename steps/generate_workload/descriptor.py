@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +36,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from steps.common.log import StepError
+from steps.common.sigs_yaml_v1_6 import fold_key, format_float32
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -155,40 +155,6 @@ def resolve_plain(text: str) -> tuple[ScalarKind, object]:
         if _YAML_FLOAT.fullmatch(plain):
             return "float", float(plain)
     return "str", text
-
-
-def go_format_float32(value: float) -> str:
-    """strconv.FormatFloat(value, 'g', -1, 32): what sigs.k8s.io/yaml writes for a float landing in a string."""
-    if math.isnan(value):
-        return "NaN"
-    try:
-        f32 = struct.unpack("f", struct.pack("f", value))[0]
-    except OverflowError:
-        f32 = math.copysign(math.inf, value)
-    if math.isinf(f32):
-        return "+Inf" if f32 > 0 else "-Inf"
-    if f32 == 0:
-        return "-0" if math.copysign(1.0, f32) < 0 else "0"
-    sci = f"{f32:.8e}"
-    for precision in range(9):  # shortest digits that read back as the same float32
-        candidate = f"{f32:.{precision}e}"
-        if struct.unpack("f", struct.pack("f", float(candidate)))[0] == f32:
-            sci = candidate
-            break
-    mantissa, exponent_text = sci.split("e")
-    negative = mantissa.startswith("-")
-    digits = mantissa.lstrip("-").replace(".", "").rstrip("0") or "0"
-    exponent = int(exponent_text)
-    sign = "-" if negative else ""
-    if exponent < -4 or exponent >= 6:
-        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    point = exponent + 1  # digits before the decimal point
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return f"{sign}{digits}{'0' * (point - len(digits))}"
-    return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
 def resolve_scalar(node: ScalarNode) -> tuple[ScalarKind, object]:
@@ -551,19 +517,14 @@ class Descriptor:
 # Decoding
 
 
-def _fold(key: str) -> str:
-    """encoding/json's case-insensitive key match (ASCII folding plus the two non-ASCII letters Go folds)."""
-    return key.replace("\u017f", "s").replace("\u212a", "k").lower()
-
-
 def _loose(key: str) -> str:
-    return _fold(key).replace("_", "").replace("-", "")
+    return fold_key(key).replace("_", "").replace("-", "")
 
 
 @functools.lru_cache(maxsize=64)
 def _field_maps(known: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
     """Case-folded and loose (snake/kebab-insensitive) spellings of the known field names -> the canonical name."""
-    return {_fold(name): name for name in known}, {_loose(name): name for name in known}
+    return {fold_key(name): name for name in known}, {_loose(name): name for name in known}
 
 
 def _scalar_text(kind: ScalarKind, value: object) -> str:
@@ -572,7 +533,7 @@ def _scalar_text(kind: ScalarKind, value: object) -> str:
         return "true" if value else "false"
     if kind == "float":
         assert isinstance(value, float)
-        return go_format_float32(value)
+        return format_float32(value)
     return str(value)
 
 
@@ -637,7 +598,7 @@ class _Decoder:
         found: dict[str, Node] = {}
         own_keys: dict[str, tuple[str, Node]] = {}
         for key, key_node, value_node, merged in self._pairs(node, label):
-            folded = _fold(key)
+            folded = fold_key(key)
             if not merged:
                 if folded in own_keys:
                     first, first_node = own_keys[folded]

@@ -293,7 +293,7 @@ def build(opts: GenerateWorkloadOptions, log: StepLogger) -> Built:
 
 
 # Every CR this step writes starts with these bytes (keys sorted: apiVersion, kind, metadata).
-_CR_PREFIX = b"apiVersion: openchoreo.dev/v1alpha1\nkind: Workload\nmetadata:\n"
+_CR_PREFIX = f"apiVersion: {contract.OPENCHOREO_API_VERSION}\nkind: {contract.WORKLOAD_KIND}\nmetadata:\n".encode()
 
 
 def _is_our_cr(path: Path) -> bool:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-API_VERSION = "openchoreo.dev/v1alpha1"
-KIND = "Workload"
+from steps.common import contract
+
+API_VERSION = contract.OPENCHOREO_API_VERSION
+KIND = contract.WORKLOAD_KIND
 MAX_LIST_ITEMS = 50
 MAX_BINDINGS = 50
 

@@ -4,6 +4,8 @@ The schemas below restate the upstream CRDs (openchoreo.dev_workloads.yaml at v0
 fields, enums, ranges, minLength, maxItems/maxProperties, closed objects, list-type set/map uniqueness, and the CEL
 rules (`x-kubernetes-validations`) as Python predicates. tests/test_generate_workload_crd.py checks that this agrees
 with the upstream CRDs themselves (jsonschema + CEL through celpy).
+Deliberately independent of the tests' CRD oracle (the CRD files read by jsonschema + celpy): two separate readings
+must agree, so this module shares no code with it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from steps.generate_workload.model import PROFILE_017, PROFILE_1X, Profile
+from steps.generate_workload.model import API_VERSION, KIND, PROFILE_017, PROFILE_1X, Profile
 
 Schema = dict[str, Any]
 Rule = tuple[Callable[[Any], bool], str]
@@ -176,8 +178,8 @@ def _build(profile: Profile) -> Schema:
     metadata = _object({"name": _string(1), "namespace": _string()}, ("name",))
     return _object(
         {
-            "apiVersion": _string(enum=("openchoreo.dev/v1alpha1",)),
-            "kind": _string(enum=("Workload",)),
+            "apiVersion": _string(enum=(API_VERSION,)),
+            "kind": _string(enum=(KIND,)),
             "metadata": metadata,
             "spec": _object(spec_props, ("container", "owner")),
         },

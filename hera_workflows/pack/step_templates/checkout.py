@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hera_workflows import _common as c
-from hera_workflows.settings import Settings
+from hera_workflows.pack import blocks as c
+from hera_workflows.pack.settings import Settings
 from steps.checkout.options import OPTIONS
 from steps.common import contract
 

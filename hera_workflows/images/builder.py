@@ -1,6 +1,6 @@
 """A local TEST builder for the buildpacks pipelines: a CNB builder image and its run image, made on this machine.
 
-    python -m hera_workflows.builder_image [--lifecycle-version v0.20.4]   # prints the builder and run image refs
+    python -m hera_workflows.images.builder [--lifecycle-version v0.20.4]   # prints the builder and run image refs
 
 Follows the CNB platform and buildpack specs the way the real Paketo/Google/Ballerina builders do, so the same
 template runs either:
@@ -32,7 +32,7 @@ from typing import Any
 from hera_workflows import images
 from steps.common import contract
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # hera_workflows/images/<module> -> the checkout
 BUILD_LIFECYCLE = ROOT / "scripts" / "build-lifecycle.sh"
 BUILDPACKS_DIR = ROOT / "tests" / "fixtures" / "buildpacks"
 DEFAULT_LIFECYCLE_VERSION = "v0.20.4"
@@ -174,7 +174,7 @@ def build_test_builder(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hera_workflows.builder_image", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m hera_workflows.images.builder", description=__doc__)
     parser.add_argument("--lifecycle-version", default=DEFAULT_LIFECYCLE_VERSION)
     args = parser.parse_args(argv)
     try:

@@ -28,8 +28,8 @@ from pathlib import Path
 from hera.workflows import EmptyDirVolume, Env, Parameter
 from hera.workflows import models as m
 
-from hera_workflows import _common as c
-from hera_workflows.settings import BuilderImages, Settings
+from hera_workflows.pack import blocks as c
+from hera_workflows.pack.settings import BuilderImages, Settings
 from steps.common import contract
 
 LAYERS_VOLUME = "cnb-layers"

@@ -23,8 +23,9 @@ from typing import Any
 import yaml
 
 from hera_workflows.extension import ExtensionError, apply_extensions
-from hera_workflows.pack import FOLDER_OPENCHOREO, FOLDER_OPENCHOREO_017, PackError, Resource, default_pack
-from hera_workflows.settings import (
+from hera_workflows.pack.documents import FOLDER_OPENCHOREO, FOLDER_OPENCHOREO_017, PackError, Resource
+from hera_workflows.pack.pipelines import default_pack
+from hera_workflows.pack.settings import (
     DEFAULT_PUBLISH_REGISTRY,
     Settings,
     SettingsError,

@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from hera.workflows import Parameter
 
+from hera_workflows.pack.blocks import StepTemplate, workflow_param_ref
+from hera_workflows.pack.documents import FOLDER_OPENCHOREO, FOLDER_OPENCHOREO_017, Resource
+from hera_workflows.pack.step_templates import build, buildpacks
 from steps.common import contract
 
 if TYPE_CHECKING:
-    from hera_workflows.pack import Pack, Pipeline, Resource
+    from hera_workflows.pack.model import Pack, Pipeline
 
-API_VERSION = "openchoreo.dev/v1alpha1"
+API_VERSION = contract.OPENCHOREO_API_VERSION
 ESO_API_VERSION = "external-secrets.io/v1"
 GIT_SECRET_REF = "git-secret-reference"
 
@@ -312,8 +315,6 @@ _WORKFLOW_REF = re.compile(r"^\{\{workflow\.parameters\.([A-Za-z0-9_-]+)\}\}$")
 
 def _explicit_defaults(pack: Pack, cwt: str) -> dict[str, str | None]:
     """Input defaults of step template `cwt` rendered without workflow-parameter defaults."""
-    from hera_workflows import build, buildpacks
-
     settings = pack.settings.model_copy(deep=True)
     settings.openchoreo.step_defaults_from_workflow = False
     by_cwt = {
@@ -331,9 +332,6 @@ def v017_build_templates(pack: Pack) -> list[Resource]:
     `react`) as aliases of the pack's build steps, so v0.17's own Workflows (which call them by these names with
     only `git-revision`) run the pack's steps. Inputs default to the workflow parameters v0.17's Workflows define,
     everything else to the step's own defaults."""
-    from hera_workflows._common import StepTemplate, workflow_param_ref
-    from hera_workflows.pack import FOLDER_OPENCHOREO_017, Resource
-
     out: list[Resource] = []
     drop_in = pack.settings.openchoreo.step_defaults_from_workflow
     for name, source in V017_BUILD_TEMPLATES.items():
@@ -369,8 +367,6 @@ def v017_build_templates(pack: Pack) -> list[Resource]:
 
 
 def resources(pack: Pack) -> list[Resource]:
-    from hera_workflows.pack import FOLDER_OPENCHOREO, FOLDER_OPENCHOREO_017, Resource
-
     oc = pack.settings.openchoreo
     out: list[Resource] = []
     ordered = [pack.pipelines[name] for name in sorted(pack.pipelines)]

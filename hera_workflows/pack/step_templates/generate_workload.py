@@ -11,8 +11,8 @@ from __future__ import annotations
 from hera.workflows import Parameter
 from hera.workflows import models as m
 
-from hera_workflows import _common as c
-from hera_workflows.settings import Settings
+from hera_workflows.pack import blocks as c
+from hera_workflows.pack.settings import Settings
 from steps.common import contract
 from steps.generate_workload.options import OPTIONS
 

@@ -8,22 +8,21 @@ templates (`workflowTemplateRef`, or steps with `templateRef`).
 from __future__ import annotations
 
 import copy
-import re
 import secrets
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hera_workflows.runner import expr
+from hera_workflows.engine import expr
+from hera_workflows.upstream import argo_v3_6 as argo
 from steps.common import contract
 
 JSON = dict[str, Any]
 
-TAG = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 WORKFLOW_GLOBALS = (
     "workflow.name",
     "workflow.namespace",
@@ -469,19 +468,6 @@ def _check_keys(obj: Mapping[str, Any], allowed: set[str], where: str, errors: l
             errors.append(f"{where}.{key}: {NOT_SUPPORTED}")
 
 
-def tags(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """Every `{{...}}` tag in a nested structure, with the path of the field holding it."""
-    if isinstance(value, str):
-        for match in TAG.finditer(value):
-            yield path, match.group(1)
-    elif isinstance(value, dict):
-        for key, sub in value.items():
-            yield from tags(sub, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for index, sub in enumerate(value):
-            yield from tags(sub, f"{path}[{index}]")
-
-
 class Validator:
     """Static checks of everything reachable from the entrypoint."""
 
@@ -577,9 +563,9 @@ class Validator:
         _check_keys(backoff, {"duration", "factor", "maxDuration", "cap"}, f"{loc}.backoff", self.errors)
         for key in ("duration", "maxDuration", "cap"):
             value = backoff.get(key)
-            if value is not None and not TAG.search(str(value)):
+            if value is not None and not argo.has_tag(str(value)):
                 try:
-                    parse_duration(value)
+                    argo.parse_duration(value)
                 except ValueError as exc:
                     self.errors.append(f"{loc}.backoff.{key}: {exc}")
 
@@ -593,7 +579,7 @@ class Validator:
         variables.update({"pod.name": "preflight", "node.name": "preflight"})
         for param in (template.get("inputs") or {}).get("parameters") or []:
             value = param.get("value", param.get("default"))
-            if value is not None and not TAG.search(str(value)):
+            if value is not None and not argo.has_tag(str(value)):
                 variables[f"inputs.parameters.{param.get('name')}"] = str(value)
             else:
                 variables[f"inputs.parameters.{param.get('name')}"] = "placeholder"
@@ -601,7 +587,7 @@ class Validator:
         allowed = self._allowed_names(template) | set(POD_LOCALS)
         if template.get("retryStrategy") is not None:
             allowed.add("retries")
-        for path, tag in tags({k: v for k, v in template.items() if k != "retryStrategy"}):
+        for path, tag in argo.tags_in({k: v for k, v in template.items() if k != "retryStrategy"}):
             self._tag(tag, allowed, f"{loc}.{path}")
         volumes = {str(v.get("name")): v for v in template.get("volumes") or []}
         for index, volume in enumerate(template.get("volumes") or []):
@@ -640,14 +626,14 @@ class Validator:
         values.update({"workflow.name": self.plan.name, "workflow.namespace": self.plan.namespace})
         unresolved = False
 
-        def repl(match: re.Match[str]) -> str:
+        def repl(tag: str) -> str:
             nonlocal unresolved
-            if match.group(1) in values:
-                return values[match.group(1)]
+            if tag in values:
+                return values[tag]
             unresolved = True
-            return match.group(0)
+            return argo.spelled(tag)
 
-        result = TAG.sub(repl, text)
+        result = argo.substitute(text, repl)
         return None if unresolved else result
 
     def _tag(self, tag: str, allowed: set[str], where: str) -> None:
@@ -691,7 +677,7 @@ class Validator:
                     if param.get("value") is None:
                         self.errors.append(f"{ploc} ({param.get('name')}): value is required")
                     supplied.add(str(param.get("name")))
-                    for path, tag in tags(param.get("value")):
+                    for path, tag in argo.tags_in(param.get("value")):
                         self._tag(tag, allowed, f"{ploc}.value{path}")
                 resolved = self.template(step, scope, where)
                 if resolved is None:
@@ -715,28 +701,8 @@ class Validator:
             allowed = set(base)
             for prev, outs in visible.items():
                 allowed |= {f"steps.{prev}.outputs.parameters.{o}" for o in outs}
-            for path, tag in tags(source):
+            for path, tag in argo.tags_in(source):
                 self._tag(tag, allowed, f"{loc}.outputs.parameters[{oi}].valueFrom.parameter{path}")
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Argo's parseStringToDuration: an integer is seconds, else a Go duration ("10s", "1m30s")."""
-    text = str(value).strip()
-    if re.fullmatch(r"\d+", text):
-        return float(text)
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"{text!r} is not a duration (e.g. 10s, 1m30s, or seconds)")
-    return total
 
 
 def pod_template(template: Mapping[str, Any], spec: Mapping[str, Any]) -> JSON:

@@ -22,38 +22,19 @@ from typing import Any
 from hera.workflows import ClusterWorkflowTemplate, Container, Env, Parameter, Step, Steps
 from hera.workflows import models as m
 
-from hera_workflows import _common as c
-from hera_workflows.settings import BuildType, Settings, StepSettings
+from hera_workflows.pack import blocks as c
+from hera_workflows.pack import openchoreo
+from hera_workflows.pack.documents import (
+    ARGO_FOLDERS,
+    FOLDER_OPENCHOREO,
+    FOLDER_OPENCHOREO_017,
+    FOLDER_PIPELINES,
+    FOLDER_STEPS,
+    PackError,
+    Resource,
+)
+from hera_workflows.pack.settings import Settings, StepSettings
 from steps.common import contract
-
-# Output folders (relative to the render root). Only STEPS and PIPELINES are in the root kustomization, so
-# `kubectl apply -k templates/` needs nothing but Argo Workflows; the OpenChoreo folders are applied on their own.
-FOLDER_STEPS = "steps"
-FOLDER_PIPELINES = "pipelines"
-FOLDER_OPENCHOREO = "openchoreo"
-FOLDER_OPENCHOREO_017 = "openchoreo-0.17"
-ARGO_FOLDERS = (FOLDER_STEPS, FOLDER_PIPELINES)
-
-
-class PackError(ValueError):
-    """An inconsistent pack (e.g. an extension inserted a step after one that does not exist)."""
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One rendered Kubernetes document, written to `<folder>/<name>.yaml`."""
-
-    folder: str
-    name: str
-    body: dict[str, Any]
-
-    @property
-    def kind(self) -> str:
-        return str(self.body.get("kind", ""))
-
-    @property
-    def path(self) -> str:
-        return f"{self.folder}/{self.name}.yaml"
 
 
 @dataclass
@@ -78,7 +59,7 @@ class PipelineStep:
     """One sequential step of a pipeline: calls `template` of the step ClusterWorkflowTemplate `cwt`.
 
     `arguments` values are Argo expressions such as `{{workflow.parameters.image-name}}` or
-    `{{steps.publish-image.outputs.parameters.image}}` (see hera_workflows._common.step_output_ref)."""
+    `{{steps.publish-image.outputs.parameters.image}}` (see hera_workflows.pack.blocks.step_output_ref)."""
 
     name: str
     cwt: str
@@ -169,11 +150,7 @@ class Pack:
         `env` holds constant values; `outputs` are output parameter names read from /tmp/outputs/<name>."""
         environment = [Env(name=name, value=c.param_ref(param)) for name, param in (param_env or {}).items()]
         environment.extend(Env(name=name, value=value) for name, value in (env or {}).items())
-        retry = None
-        if retry_on_transient:
-            from hera_workflows.publish_image import retry_strategy
-
-            retry = retry_strategy(self.settings)
+        retry = c.transient_retry_strategy(self.settings) if retry_on_transient else None
         return c.secure_container(
             c.ContainerSpec(
                 template=template,
@@ -282,8 +259,6 @@ class Pack:
 
     def render(self) -> list[Resource]:
         """Every document of the pack, in a stable order (kustomization files are added by the renderer)."""
-        from hera_workflows import openchoreo
-
         self.validate()
         out: list[Resource] = []
         for name in sorted(self.step_templates):
@@ -300,24 +275,3 @@ class Pack:
 
 
 Extension = Callable[[Pack], None]
-
-
-def default_pack(settings: Settings) -> Pack:
-    """The pack as shipped: the step templates of every enabled build type and one pipeline per build type."""
-    from hera_workflows import build, buildpacks, checkout, generate_workload, pipelines, publish_image
-
-    pack = Pack(settings=settings)
-    types: list[BuildType] = list(dict.fromkeys(settings.pipelines.build_types))
-    pack.add_step_template(checkout.step_template(settings))
-    for build_type in types:
-        if build_type in ("dockerfile", "react"):  # react: the containerfile build with its preset
-            if contract.CWT_CONTAINERFILE_BUILD not in pack.step_templates:
-                pack.add_step_template(build.step_template(settings))
-        else:
-            pack.add_step_template(buildpacks.step_template(settings, build_type))
-    pack.add_step_template(publish_image.step_template(settings))
-    pack.add_step_template(generate_workload.step_template(settings))
-    for build_type in types:
-        pipeline = pipelines.pipeline(settings, build_type)
-        pack.pipelines[pipeline.name] = pipeline
-    return pack

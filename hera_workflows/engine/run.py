@@ -14,13 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from hera_workflows.runner.load import RunnerError, build_plan, load_library
+import docker
+import docker.errors
+
+from hera_workflows.engine.load import RunnerError, build_plan, load_library
+from hera_workflows.engine.pods import podrun_executor, preflight
+from hera_workflows.engine.report import Reporter
+from hera_workflows.engine.workflow import Engine, Mounts
 
 DEFAULT_TEMPLATES = Path("templates")
 
@@ -82,14 +90,6 @@ def templates_dir(given: Path | None) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    import threading
-
-    import docker
-
-    from hera_workflows.runner.engine import Engine, Mounts
-    from hera_workflows.runner.pods import podrun_executor, preflight
-    from hera_workflows.runner.report import Reporter
-
     secrets = {name: Path(directory) for name, directory in args.secret}
     for name, directory in secrets.items():
         if not directory.is_dir():
@@ -114,7 +114,12 @@ def main(args: argparse.Namespace) -> int:
     reporter = Reporter(sys.stdout, logs=not args.quiet)
     cancel = threading.Event()
     try:
-        client = docker.from_env()
+        try:
+            client = docker.from_env()
+        except docker.errors.DockerException as error:
+            where = os.environ.get("DOCKER_HOST") or "the default socket"
+            print(f"run: cannot reach the Docker engine at {where}: {error}", file=sys.stderr)
+            return 2
         problems = preflight(plan.pods, mounts, client)
         if problems:
             for line in problems:

@@ -9,8 +9,8 @@ the schema the API server enforces on `kubectl apply`. Two patches make it behav
 - `x-kubernetes-int-or-string: true` becomes `anyOf: [integer, string]` (JSON Schema has no such type),
   `nullable: true` adds `null` to the type, and `x-kubernetes-list-type: set` becomes `uniqueItems: true`.
 
-`patch_schema` is the project's one model of these structural rules; the tests validate against upstream CRDs
-through it too.
+`patch_schema` (hera_workflows/upstream/kube_apiserver_v1_36.py) is the project's one model of these structural
+rules; controller-check and the tests validate against upstream CRDs through it too.
 
 The patched schema of each CRD is cached in-process (compiled validator) and on disk (JSON, keyed by the CRD file's
 sha256), so only the first run pays for parsing the multi-megabyte CRD YAML.
@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
+
+from hera_workflows.upstream.kube_apiserver_v1_36 import patch_schema
 
 Severity = Literal["error", "warning"]
 PathElem = str | int
@@ -91,39 +93,6 @@ class _CrdSchema:
     group: str
     kind: str
     versions: dict[str, dict[str, Any]]  # version -> patched openAPIV3Schema
-
-
-def patch_schema(schema: Any) -> Any:
-    """Patch an openAPIV3Schema in place (see the module docstring) and return it."""
-    stack: list[Any] = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
-        if node.get("x-kubernetes-int-or-string"):
-            node.pop("type", None)
-            node["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-        elif node.get("nullable") and isinstance(node.get("type"), str):
-            node["type"] = [node["type"], "null"]
-        if node.get("x-kubernetes-list-type") == "set":
-            node["uniqueItems"] = True
-        if (
-            "properties" in node
-            and not node.get("x-kubernetes-preserve-unknown-fields")
-            and "additionalProperties" not in node
-        ):
-            node["additionalProperties"] = False
-        for key, value in node.items():
-            if key == "enum":  # enum values are data, not schemas
-                continue
-            if key == "properties" and isinstance(value, dict):
-                stack.extend(value.values())
-            elif isinstance(value, dict | list):
-                stack.append(value)
-    return schema
 
 
 def _cache_dir() -> Path | None:

@@ -16,7 +16,7 @@ from typing import Any
 from hera.workflows import ClusterWorkflowTemplate, Container, EmptyDirVolume, Env, Parameter, Resources, SecretVolume
 from hera.workflows import models as m
 
-from hera_workflows.settings import Settings, StepSettings
+from hera_workflows.pack.settings import Settings, StepSettings
 from steps.common import contract
 from steps.common.cli import Option
 
@@ -306,7 +306,7 @@ def metadata(
 class ContainerSpec:
     """What a secure pack step container needs; `secure_container` turns it into a Hera Container template.
 
-    Also the extension API's way to build a step template with the pack's defaults (see hera_workflows.pack).
+    Also the extension API's way to build a step template with the pack's defaults (see hera_workflows.pack.model).
     """
 
     template: str
@@ -398,3 +398,18 @@ class StepTemplate:
         )
         result: dict[str, Any] = cwt.to_dict()
         return result
+
+
+def transient_retry_strategy(settings: Settings) -> m.RetryStrategy:
+    """Retry only on exit code 75 (a transient failure), as configured by the `publish.retry_*` settings: publish-image
+    uses it, and so does any container an extension builds with `Pack.container(retry_on_transient=True)`."""
+    publish = settings.publish
+    return m.RetryStrategy(
+        limit=m.IntOrString(root=publish.retry_limit),
+        expression=f"asInt(lastRetry.exitCode) == {contract.EXIT_TRANSIENT}",
+        backoff=m.Backoff(
+            duration=publish.retry_backoff,
+            factor=m.IntOrString(root=publish.retry_backoff_factor),
+            max_duration=publish.retry_backoff_max,
+        ),
+    )

@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -49,7 +50,7 @@ import yaml
 
 from steps.common import contract
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # hera_workflows/images/<module> -> the checkout
 DOCKERFILES = ROOT / "Dockerfiles"
 REQUIREMENTS = ROOT / "requirements"
 TEMPLATES = ROOT / "templates"
@@ -453,9 +454,14 @@ def _tar_rootfs(rootfs: Path, out: Path) -> None:
 
 def docker_client() -> Any:
     import docker
+    import docker.errors
 
-    client = docker.from_env(timeout=600)
-    client.ping()
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except docker.errors.DockerException as error:
+        where = os.environ.get("DOCKER_HOST") or "the default socket"
+        raise ImageBuildError(f"cannot reach the Docker engine at {where}: {error}") from None
     return client
 
 
@@ -720,7 +726,13 @@ def template_images(templates_dir: Path = TEMPLATES) -> dict[str, list[str]]:
 
     found: dict[str, list[str]] = {}
     for path in sorted(templates_dir.glob("**/*.y*ml")):
-        for document in yaml.safe_load_all(path.read_text()):
+        try:
+            documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            mark = getattr(error, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ImageBuildError(f"{path}{line}: cannot read the template: {' '.join(str(error).split())}") from None
+        for document in documents:
             if not isinstance(document, dict):
                 continue
             spec = document.get("spec") or {}
@@ -935,7 +947,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _report_template_problems(templates_dir: Path) -> int:
-    problems = check_templates(templates_dir) if templates_dir.is_dir() else []
+    try:
+        problems = check_templates(templates_dir) if templates_dir.is_dir() else []
+    except ImageBuildError as error:
+        print(f"images: {error}", file=sys.stderr)
+        return 2
     for problem in problems:
         print(f"images: template mismatch: {problem}", file=sys.stderr)
     return 1 if problems else 0

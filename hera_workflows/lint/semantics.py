@@ -27,13 +27,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hera_workflows.lint_schema import Issue, JsonPath, Severity
+from hera_workflows.lint.schema import Issue, JsonPath, Severity
+from hera_workflows.upstream import argo_v3_6 as argo
 from steps.common import contract
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 PARAM_NAME_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-TAG_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 DEPENDS_TOKEN_RE = re.compile(r"([A-Za-z0-9][-A-Za-z0-9]*)(?:\.[A-Za-z]+)?")
 MAX_TEMPLATE_NAME = 128
 MAX_OBJECT_NAME = 63
@@ -163,8 +163,7 @@ def _strings(value: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str]]:
 
 
 def _tags(text: str) -> Iterator[str]:
-    for match in TAG_RE.finditer(text):
-        yield match.group(1).strip()
+    return argo.tags_in_text(text)
 
 
 def _call_template_name(call: dict[str, Any]) -> str | None:

@@ -1,4 +1,4 @@
-"""The real Pod executor: `hera_workflows.podrun.run_pod`, adapted to the engine's `PodExecutor`.
+"""The real Pod executor: `hera_workflows.engine.podrun.run_pod`, adapted to the engine's `PodExecutor`.
 
 `preflight()` runs before anything starts: every container template the pipeline reaches goes through
 `podrun.plan_pod` (so a field podrun cannot reproduce fails before the first step, naming the field), and every
@@ -11,9 +11,9 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hera_workflows import podrun
-from hera_workflows.runner.engine import Mounts, PodExecutor, PodOutcome
-from hera_workflows.runner.load import JSON, RunnerError
+from hera_workflows.engine import podrun
+from hera_workflows.engine.load import JSON, RunnerError
+from hera_workflows.engine.workflow import Mounts, PodExecutor, PodOutcome
 
 
 def _podrun_mounts(mounts: Mounts) -> podrun.Mounts:

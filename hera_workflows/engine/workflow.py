@@ -18,10 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from hera_workflows.runner import expr
-from hera_workflows.runner.load import JSON, TAG, Plan, RunnerError, Scope, parse_duration, pod_template
-from hera_workflows.runner.report import Reporter
-from hera_workflows.runner.status import (
+from hera_workflows.engine import expr
+from hera_workflows.engine.load import JSON, Plan, RunnerError, Scope, pod_template
+from hera_workflows.engine.report import Reporter
+from hera_workflows.engine.status import (
     ERROR,
     FAILED,
     POD,
@@ -37,6 +37,7 @@ from hera_workflows.runner.status import (
     timestamp,
     utcnow,
 )
+from hera_workflows.upstream import argo_v3_6 as argo
 
 
 @dataclass
@@ -502,14 +503,14 @@ class Engine:
                 return parent
             delay = 0.0
             if backoff:
-                delay = parse_duration(backoff.get("duration") or 0)
+                delay = argo.parse_duration(backoff.get("duration") or 0)
                 factor = backoff.get("factor")
                 if factor is not None and int(str(factor)) > 0:
                     delay *= int(str(factor)) ** (len(parent.children) - 1)
                 if backoff.get("cap"):
-                    delay = min(delay, parse_duration(backoff["cap"]))
+                    delay = min(delay, argo.parse_duration(backoff["cap"]))
                 if backoff.get("maxDuration"):
-                    deadline = first_started.timestamp() + parse_duration(backoff["maxDuration"])
+                    deadline = first_started.timestamp() + argo.parse_duration(backoff["maxDuration"])
                     finished = (child.finished or self.now()).timestamp()
                     if self.now().timestamp() > deadline:
                         self._finish(parent, child.phase, "Max duration limit exceeded")
@@ -549,13 +550,12 @@ class Engine:
 
     @staticmethod
     def _substitute(text: str, values: Mapping[str, str], where: str) -> str:
-        def repl(match: re.Match[str]) -> str:
-            key = match.group(1)
+        def repl(key: str) -> str:
             if key not in values:
-                raise RunnerError(f"{where}: failed to resolve {{{{{key}}}}}")
+                raise RunnerError(f"{where}: failed to resolve {argo.spelled(key)}")
             return values[key]
 
-        return TAG.sub(repl, text)
+        return argo.substitute(text, repl)
 
 
 def _scalar(value: Any) -> str:

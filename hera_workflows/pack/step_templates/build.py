@@ -9,8 +9,8 @@ from __future__ import annotations
 from hera.workflows import EmptyDirVolume
 from hera.workflows import models as m
 
-from hera_workflows import _common as c
-from hera_workflows.settings import Settings
+from hera_workflows.pack import blocks as c
+from hera_workflows.pack.settings import Settings
 from steps.build.options import CACHE_PUSH_SECRET_DIR, OPTIONS, PULL_SECRET_DIR
 from steps.common import contract
 

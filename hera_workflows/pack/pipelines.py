@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera_workflows._common import (
+from hera_workflows.pack.blocks import (
     PARAM_API_CA_SECRET,
     PARAM_API_CLIENT_SECRET,
     PARAM_GIT_SECRET,
@@ -19,8 +19,10 @@ from hera_workflows._common import (
     step_output_ref,
     workflow_param_ref,
 )
-from hera_workflows.pack import Pipeline, PipelineArgument, PipelineStep
-from hera_workflows.settings import BuildType, Settings
+from hera_workflows.pack.model import Pack, Pipeline, PipelineArgument, PipelineStep
+from hera_workflows.pack.openchoreo import RUN_API_CA_SECRET, RUN_API_CLIENT_SECRET
+from hera_workflows.pack.settings import BuildType, Settings
+from hera_workflows.pack.step_templates import build, buildpacks, checkout, generate_workload, publish_image
 from steps.common import contract
 
 LABEL_COMPONENT = "${metadata.labels['openchoreo.dev/component']}"
@@ -68,8 +70,6 @@ def _wf(name: str) -> str:
 
 
 def _arguments(settings: Settings, build_type: str) -> list[PipelineArgument]:
-    from hera_workflows.openchoreo import RUN_API_CA_SECRET, RUN_API_CLIENT_SECRET
-
     dockerfile = build_type == "dockerfile"
     run = "${metadata.workflowRunName}"
     args = [
@@ -416,3 +416,22 @@ def pipeline(settings: Settings, build_type: BuildType) -> Pipeline:
         parameters_schema=parameters_schema(build_type),
         schema_017=schema_017(build_type),
     )
+
+
+def default_pack(settings: Settings) -> Pack:
+    """The pack as shipped: the step templates of every enabled build type and one pipeline per build type."""
+    pack = Pack(settings=settings)
+    types: list[BuildType] = list(dict.fromkeys(settings.pipelines.build_types))
+    pack.add_step_template(checkout.step_template(settings))
+    for build_type in types:
+        if build_type in ("dockerfile", "react"):  # react: the containerfile build with its preset
+            if contract.CWT_CONTAINERFILE_BUILD not in pack.step_templates:
+                pack.add_step_template(build.step_template(settings))
+        else:
+            pack.add_step_template(buildpacks.step_template(settings, build_type))
+    pack.add_step_template(publish_image.step_template(settings))
+    pack.add_step_template(generate_workload.step_template(settings))
+    for build_type in types:
+        shipped = pipeline(settings, build_type)
+        pack.pipelines[shipped.name] = shipped
+    return pack

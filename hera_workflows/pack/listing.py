@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 from hera_workflows.extension import ExtensionError
-from hera_workflows.pack import PackError
-from hera_workflows.render import add_settings_arguments, build_pack_resources, settings_from_args
-from hera_workflows.settings import SettingsError
+from hera_workflows.pack.documents import PackError
+from hera_workflows.pack.render import add_settings_arguments, build_pack_resources, settings_from_args
+from hera_workflows.pack.settings import SettingsError
 
 
 def _parameters(section: dict[str, Any] | None) -> list[dict[str, Any]]:

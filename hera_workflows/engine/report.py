@@ -7,7 +7,7 @@ import threading
 from datetime import datetime
 from typing import TextIO
 
-from hera_workflows.runner.status import POD, SKIPPED, SUCCEEDED, Node
+from hera_workflows.engine.status import POD, SKIPPED, SUCCEEDED, Node
 
 # Output parameters worth a column in the summary, in this order; others follow.
 KEY_OUTPUTS = ("git-revision", "commit-sha", "image", "image-url", "image-digest", "workload-cr")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from hera.workflows import models as m
-
-from hera_workflows import _common as c
-from hera_workflows.settings import Settings
+from hera_workflows.pack import blocks as c
+from hera_workflows.pack.settings import Settings
 from steps.common import contract
 from steps.publish_image.options import OPTIONS
 
@@ -37,19 +35,6 @@ def registry_secrets(settings: Settings) -> list[c.SecretMount]:
     ]
 
 
-def retry_strategy(settings: Settings) -> m.RetryStrategy:
-    publish = settings.publish
-    return m.RetryStrategy(
-        limit=m.IntOrString(root=publish.retry_limit),
-        expression=f"asInt(lastRetry.exitCode) == {contract.EXIT_TRANSIENT}",
-        backoff=m.Backoff(
-            duration=publish.retry_backoff,
-            factor=m.IntOrString(root=publish.retry_backoff_factor),
-            max_duration=publish.retry_backoff_max,
-        ),
-    )
-
-
 def step_template(settings: Settings) -> c.StepTemplate:
     required: dict[str, str] = {}
     if settings.openchoreo.step_defaults_from_workflow:
@@ -73,7 +58,7 @@ def step_template(settings: Settings) -> c.StepTemplate:
             env=[*env, *c.constant_env()],
             outputs=c.output_parameters([contract.OUT_IMAGE, contract.OUT_IMAGE_URL, contract.OUT_IMAGE_DIGEST]),
             secrets=registry_secrets(settings),
-            retry_strategy=retry_strategy(settings) if settings.publish.retry_limit else None,
+            retry_strategy=c.transient_retry_strategy(settings) if settings.publish.retry_limit else None,
         ),
         settings,
     )

@@ -69,6 +69,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from hera_workflows.upstream import argo_v3_6 as argo
 from steps.common import contract
 
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -268,7 +269,6 @@ _CONTAINER_SECURITY_KEYS = {
     "privileged", "seccompProfile", "appArmorProfile", "procMount", "seLinuxOptions",
 }  # fmt: skip
 _VOLUME_KINDS = {"emptyDir", "secret", "configMap", "persistentVolumeClaim"}
-_TAG = re.compile(r"\{\{(.*?)\}\}")
 
 
 def plan_pod(
@@ -426,15 +426,14 @@ def _substitute(value: Any, values: Mapping[str, str], path: str) -> Any:
     """Argo's `{{...}}` substitution over strings anywhere in `value`; keys and structure stay."""
     if isinstance(value, str):
 
-        def replace(match: re.Match[str]) -> str:
-            tag = match.group(1).strip()
-            if tag.startswith("="):
-                raise UnsupportedTemplate(path or "<template>", f"expression tag {{{{{tag}}}}} is not supported")
+        def replace(tag: str) -> str:
+            if tag.startswith(argo.EXPRESSION_PREFIX):
+                raise UnsupportedTemplate(path or "<template>", f"expression tag {argo.spelled(tag)} is not supported")
             if tag not in values:
-                raise UnsupportedTemplate(path or "<template>", f"unresolved variable {{{{{tag}}}}}")
+                raise UnsupportedTemplate(path or "<template>", f"unresolved variable {argo.spelled(tag)}")
             return values[tag]
 
-        return _TAG.sub(replace, value)
+        return argo.substitute(value, replace)
     if isinstance(value, Mapping):
         return {k: _substitute(v, values, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list):
@@ -787,19 +786,12 @@ def _plan_outputs(outputs: Mapping[str, Any]) -> list[OutputPlan]:
     return planned
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-
-
 def parse_duration(value: Any, where: str) -> float:
-    """Seconds from an int or a Go duration ("90", "90s", "1m30s", "2h")."""
-    text = str(value).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise InvalidTemplate(where, f"not a duration: {value!r}")
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    return sum(float(n) * scale[u] for n, u in parts)
+    """Seconds from an int or a Go duration ("90", "90s", "1m30s", "2h"), as Argo reads it; InvalidTemplate else."""
+    try:
+        return argo.parse_duration(value)
+    except ValueError as exc:
+        raise InvalidTemplate(where, str(exc)) from None
 
 
 def _deadline(template: Mapping[str, Any]) -> float | None:

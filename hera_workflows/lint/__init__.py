@@ -4,12 +4,12 @@ Two layers, both without a cluster:
 
 1. structure: each ClusterWorkflowTemplate / WorkflowTemplate / Workflow document (and each OpenChoreo
    runTemplate, an embedded Argo Workflow) against a strict structural schema, unknown fields forbidden
-   (hera_workflows.lint_schema): by default Hera's Argo v4.0.5 models (nothing needed beside the package), or the
+   (hera_workflows.lint.schema): by default Hera's Argo v4.0.5 models (nothing needed beside the package), or the
    exact upstream CRDs from --crd-dir or from the cluster (--from-cluster);
 2. semantics: Argo's validation rules the pack relies on, references resolved across all linted files, and the
-   OpenChoreo generate-workload-cr contract (hera_workflows.lint_semantics);
+   OpenChoreo generate-workload-cr contract (hera_workflows.lint.semantics);
 3. Argo version: fields newer than the target Argo line (--argo-version, default the line the OpenChoreo version
-   runs) are errors, since that cluster drops them silently (hera_workflows.lint_versions).
+   runs) are errors, since that cluster drops them silently (hera_workflows.lint.versions).
 
 Every finding names the file (with the line when known), the resource (Kind/name) and the JSON path. Exit status:
 0 clean, 1 errors (or warnings with --strict), 2 usage errors (no CRDs, missing path).
@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from hera_workflows.lint_schema import (
+from hera_workflows.lint.schema import (
     CRD_DIR_ENV,
     CRD_SOURCE_HINT,
     CrdError,
@@ -40,10 +40,10 @@ from hera_workflows.lint_schema import (
     format_path,
     hera_schemas,
 )
-from hera_workflows.lint_semantics import ARGO_KINDS, Resource, check
-from hera_workflows.lint_versions import ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, newer_fields
+from hera_workflows.lint.semantics import ARGO_KINDS, Resource, check
+from hera_workflows.lint.versions import ARGO_LINE_BY_OPENCHOREO, ARGO_LINES, newer_fields
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # hera_workflows/lint/__init__.py -> the checkout
 DEFAULT_PATH = ROOT / "templates"
 ARGO_GROUP = "argoproj.io"
 OPENCHOREO_GROUP = "openchoreo.dev"
@@ -249,12 +249,24 @@ def lint_paths(
     crds: StructuralSchemas | None = None
     if schema:
         crds = schemas or (CrdSchemas(crd_dir) if crd_dir else default_schemas())
-    result = LintResult(structure=crds.source if crds else "not checked", argo_version=argo_version)
-    resources: list[Resource] = []
-    owners: dict[int, tuple[_Document, str]] = {}
+    linter = _Linter(crds, argo_version)
+    for file in discover(list(paths)):
+        linter.lint_file(file)
+    return linter.finish()
 
-    def add(doc: _Document, label: str, issue: Issue) -> None:
-        result.findings.append(
+
+class _Linter:
+    """One lint run: per document the parse and structure checks, then the semantic checks over all resources."""
+
+    def __init__(self, crds: StructuralSchemas | None, argo_version: str | None) -> None:
+        self.crds = crds
+        self.argo_version = argo_version
+        self.result = LintResult(structure=crds.source if crds else "not checked", argo_version=argo_version)
+        self.resources: list[Resource] = []
+        self.owners: dict[int, tuple[_Document, str]] = {}
+
+    def add(self, doc: _Document, label: str, issue: Issue) -> None:
+        self.result.findings.append(
             Finding(
                 doc.file,
                 doc.line(issue.path),
@@ -266,49 +278,60 @@ def lint_paths(
             )
         )
 
-    def schema_check(doc: _Document, label: str, obj: dict[str, Any], prefix: JsonPath) -> None:
-        if argo_version is not None:
-            for field_path, line in newer_fields(obj, argo_version):
-                add(
+    def finish(self) -> LintResult:
+        for res, issue in check(self.resources):
+            self.add(*self.owners[id(res)], issue)
+        self.result.findings.sort(key=lambda f: (f.file, f.line or 0, f.path, f.message))
+        return self.result
+
+    # -- structure
+
+    def schema_check(self, doc: _Document, label: str, obj: dict[str, Any], prefix: JsonPath) -> None:
+        if self.argo_version is not None:
+            for field_path, line in newer_fields(obj, self.argo_version):
+                self.add(
                     doc,
                     label,
                     Issue(
                         (*prefix, *field_path),
-                        f"field added in Argo v{line}: an Argo v{argo_version} cluster drops it silently "
+                        f"field added in Argo v{line}: an Argo v{self.argo_version} cluster drops it silently "
                         f"(target set by --argo-version / --openchoreo)",
                         "argo-version",
                     ),
                 )
-        if crds is None:
-            return
+        if self.crds is not None:
+            for issue in self._structure_issues(self.crds, obj, prefix):
+                self.add(doc, label, issue)
+
+    @staticmethod
+    def _structure_issues(crds: StructuralSchemas, obj: dict[str, Any], prefix: JsonPath) -> list[Issue]:
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
         if crds.covers(api_version, kind):
-            for issue in crds.validate(obj):
-                add(doc, label, Issue((*prefix, *issue.path), issue.message, issue.rule, issue.severity))
-        elif kind in crds.kinds():
+            return [
+                Issue((*prefix, *issue.path), issue.message, issue.rule, issue.severity) for issue in crds.validate(obj)
+            ]
+        if kind in crds.kinds():
             served = ", ".join(crds.api_versions(kind))
-            add(
-                doc,
-                label,
+            return [
                 Issue(
                     (*prefix, "apiVersion"),
                     f"apiVersion '{api_version}' is not served for {kind} (expected {served})",
                     "schema",
-                ),
+                )
+            ]
+        return [
+            Issue(
+                (*prefix, "kind"),
+                f"no schema for kind '{kind}' in {crds.source}: structure not checked",
+                "schema",
+                "warning",
             )
-        else:
-            add(
-                doc,
-                label,
-                Issue(
-                    (*prefix, "kind"),
-                    f"no schema for kind '{kind}' in {crds.source}: structure not checked",
-                    "schema",
-                    "warning",
-                ),
-            )
+        ]
 
-    for file in discover(list(paths)):
+    # -- files and documents
+
+    def lint_file(self, file: Path) -> None:
+        result = self.result
         result.files += 1
         display = _display(file)
         docs, parse_error = load_documents(file, display)
@@ -326,52 +349,51 @@ def lint_paths(
                     Finding(doc.file, doc.line(()), "", "(document)", "document is not a mapping", "error", "parse")
                 )
                 continue
-            data: dict[str, Any] = doc.data
-            label, kind = doc.label(), str(data.get("kind", ""))
-            if kind == "Kustomization" or file.name in ("kustomization.yaml", "kustomization.yml"):
-                _check_kustomization(doc, file, result)
-                result.skipped.append(f"{display}: {label}")
-                continue
-            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
-            name = str((meta or {}).get("name") or (meta or {}).get("generateName") or "")
-            namespace = str((meta or {}).get("namespace") or "")
-            if _group(data) == ARGO_GROUP and (kind in ARGO_KINDS or (crds is not None and kind in crds.kinds())):
-                result.resources += 1
-                schema_check(doc, label, data, ())
-                if kind in ARGO_KINDS:
-                    res = Resource(kind, name, data, origin=display, namespace=namespace)
-                    resources.append(res)
-                    owners[id(res)] = (doc, label)
-                continue
-            run_template = (data.get("spec") or {}).get("runTemplate") if isinstance(data.get("spec"), dict) else None
-            if (
-                _group(data) == OPENCHOREO_GROUP
-                and kind in OPENCHOREO_RUN_TEMPLATE_KINDS
-                and isinstance(run_template, dict)
-                and _group(run_template) == ARGO_GROUP
-            ):
-                # An OpenChoreo (Cluster)Workflow: its runTemplate is the Argo Workflow OpenChoreo submits.
-                result.resources += 1
-                prefix: JsonPath = ("spec", "runTemplate")
-                schema_check(doc, label, run_template, prefix)
-                res = Resource(
-                    str(run_template.get("kind", "")),
-                    f"{name} runTemplate",
-                    run_template,
-                    origin=display,
-                    prefix=prefix,
-                    embedded=True,
-                    namespace=namespace,
-                )
-                resources.append(res)
-                owners[id(res)] = (doc, label)
-                continue
-            result.skipped.append(f"{display}: {label}")
+            self.lint_document(doc, doc.data, file, display)
 
-    for res, issue in check(resources):
-        add(*owners[id(res)], issue)
-    result.findings.sort(key=lambda f: (f.file, f.line or 0, f.path, f.message))
-    return result
+    def lint_document(self, doc: _Document, data: dict[str, Any], file: Path, display: str) -> None:
+        label, kind = doc.label(), str(data.get("kind", ""))
+        if kind == "Kustomization" or file.name in ("kustomization.yaml", "kustomization.yml"):
+            _check_kustomization(doc, file, self.result)
+            self.result.skipped.append(f"{display}: {label}")
+            return
+        meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+        name = str((meta or {}).get("name") or (meta or {}).get("generateName") or "")
+        namespace = str((meta or {}).get("namespace") or "")
+        if _group(data) == ARGO_GROUP and (kind in ARGO_KINDS or (self.crds is not None and kind in self.crds.kinds())):
+            self.result.resources += 1
+            self.schema_check(doc, label, data, ())
+            if kind in ARGO_KINDS:
+                self._keep(Resource(kind, name, data, origin=display, namespace=namespace), doc, label)
+            return
+        run_template = (data.get("spec") or {}).get("runTemplate") if isinstance(data.get("spec"), dict) else None
+        if (
+            _group(data) == OPENCHOREO_GROUP
+            and kind in OPENCHOREO_RUN_TEMPLATE_KINDS
+            and isinstance(run_template, dict)
+            and _group(run_template) == ARGO_GROUP
+        ):
+            # An OpenChoreo (Cluster)Workflow: its runTemplate is the Argo Workflow OpenChoreo submits.
+            self.result.resources += 1
+            prefix: JsonPath = ("spec", "runTemplate")
+            self.schema_check(doc, label, run_template, prefix)
+            res = Resource(
+                str(run_template.get("kind", "")),
+                f"{name} runTemplate",
+                run_template,
+                origin=display,
+                prefix=prefix,
+                embedded=True,
+                namespace=namespace,
+            )
+            self._keep(res, doc, label)
+            return
+        self.result.skipped.append(f"{display}: {label}")
+
+    def _keep(self, res: Resource, doc: _Document, label: str) -> None:
+        """A resource for the semantic checks, remembering the document its findings point into."""
+        self.resources.append(res)
+        self.owners[id(res)] = (doc, label)
 
 
 # -- command line ----------------------------------------------------------------------------------------------
