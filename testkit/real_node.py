@@ -832,29 +832,3 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float) -> float:
             return time.monotonic() - started
         time.sleep(0.5)
     raise AssertionError(f"{what} not reached after {timeout:.0f} s")
-
-
-def tcp_listeners(pid: int) -> list[str]:
-    """host:port of every listening TCP socket the process holds (read from /proc; IPv6 shown in hex)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    listeners = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[9] in inodes and fields[3] == "0A":  # LISTEN
-                host_hex, port_hex = fields[1].split(":")
-                if len(host_hex) == 8:
-                    host = ".".join(str(int(host_hex[i : i + 2], 16)) for i in (6, 4, 2, 0))
-                elif host_hex == "0000000000000000FFFF00000100007F":
-                    host = "127.0.0.1"
-                else:
-                    host = f"[{host_hex}]"
-                listeners.append(f"{host}:{int(port_hex, 16)}")
-    return listeners

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from testkit.procnet import tcp_listeners
 from testkit.real_node import (
     BUSYBOX_IMAGE,
     NAMESERVER,
     HostState,
     NodeBinaries,
     RealNode,
-    tcp_listeners,
     wait_until,
 )
 

@@ -5,7 +5,6 @@ openchoreo-api v1.2.3 does (a differential test that keeps the fake from driftin
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from testkit.fake_openchoreo import FakeOpenChoreo
+from testkit.procnet import TCP_LISTEN, tcp_sockets
 from testkit.real_openchoreo import (
     PUBLISHER_CLIENT_ID,
     UNBOUND_CLIENT_ID,
@@ -24,42 +24,6 @@ from testkit.real_openchoreo import (
 
 pytestmark = pytest.mark.cluster
 
-TCP_LISTEN = "0A"
-
-
-def _tcp_sockets(pid: int) -> list[tuple[str, str, str]]:
-    """(state, local host:port, remote host:port) of every TCP socket the process holds, read from /proc."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    sockets = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[9] in inodes:
-                sockets.append((fields[3], _decode_address(fields[1]), _decode_address(fields[2])))
-    return sockets
-
-
-def _decode_address(address: str) -> str:
-    host_hex, port_hex = address.split(":")
-    return f"{_decode_host(host_hex)}:{int(port_hex, 16)}"
-
-
-def _decode_host(host_hex: str) -> str:
-    if len(host_hex) == 8:  # IPv4, little-endian
-        return ".".join(str(int(host_hex[i : i + 2], 16)) for i in (6, 4, 2, 0))
-    if host_hex == "0" * 32:
-        return "[::]"
-    if host_hex == "0000000000000000FFFF00000100007F":
-        return "127.0.0.1"  # IPv4-mapped loopback
-    return f"[{host_hex}]"
-
 
 def test_every_socket_is_on_loopback(real_openchoreo: RealOpenChoreo) -> None:
     """Listeners bound to 127.0.0.1 only, and every connection (client or server side) between loopback
@@ -67,7 +31,7 @@ def test_every_socket_is_on_loopback(real_openchoreo: RealOpenChoreo) -> None:
     seen = {}
     for process in real_openchoreo._processes:
         assert process.popen is not None and process.exited() is None, f"{process.name} is not running"
-        seen[process.name] = _tcp_sockets(process.popen.pid)
+        seen[process.name] = tcp_sockets(process.popen.pid)
     assert set(seen) == {"etcd", "kube-apiserver", "openchoreo-api"}
     for name, sockets in seen.items():
         listeners = [local for state, local, _ in sockets if state == TCP_LISTEN]
