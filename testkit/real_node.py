@@ -27,6 +27,7 @@ paths it creates outside its root removed. `HostState.capture()` is what the tes
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -71,6 +72,10 @@ BUSYBOX_IMAGE = "pack.local/busybox:debian"
 NAMESERVER = "127.0.0.1"
 SERVICE_RANGE = "10.0.0.0/24"
 CLOSED_PROXY = "http://127.0.0.1:9"  # nothing listens on the discard port: a pull off the machine fails at once
+# One node per host: the kubelet owns host-wide state (kubepods cgroups, sysctls, /var/lib/kubelet). Two runs that
+# overlap (two checkouts, two CI jobs) queue on this lock instead of failing the "host is clean" check.
+HOST_LOCK_PATH = Path("/run/lock/openchoreo-ci-pack-node.lock")
+HOST_LOCK_TIMEOUT_SECONDS = float(os.environ.get("PACK_NODE_LOCK_TIMEOUT", "3600"))
 
 # The host sysctls the kubelet sets when they differ from what it wants (protectKernelDefaults off).
 KUBELET_SYSCTLS = (
@@ -357,6 +362,7 @@ class RealNode:
     images: list[str] = field(default_factory=list)
     host_before: HostState | None = None
     _processes: dict[str, _Process] = field(default_factory=dict)
+    _host_lock: int | None = None
 
     @property
     def api(self) -> KubeApi:
@@ -403,6 +409,7 @@ class RealNode:
                 f"gate 2: missing host tools {missing} (apt-get install containerd runc containernetworking-plugins "
                 "catatonit busybox-static; scripts/cluster/test.sh installs them)"
             )
+        self._acquire_host_lock()
         self.host_before = HostState.capture()
         leftovers = [
             f"{kind}: {list(values)}"
@@ -431,6 +438,33 @@ class RealNode:
         self._start_kubelet(pki)
         self._start_controllers(pki)
         self.timings["total"] = time.monotonic() - started
+
+    def _acquire_host_lock(self) -> None:
+        HOST_LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(HOST_LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + HOST_LOCK_TIMEOUT_SECONDS
+        announced = False
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(descriptor)
+                    raise NodeSetupError(
+                        f"gate 2: another real node held {HOST_LOCK_PATH} for {HOST_LOCK_TIMEOUT_SECONDS:.0f} s"
+                    ) from None
+                if not announced:
+                    print(f"gate 2: waiting for another real node on this host ({HOST_LOCK_PATH})", flush=True)
+                    announced = True
+                time.sleep(2)
+        self._host_lock = descriptor
+
+    def _release_host_lock(self) -> None:
+        if self._host_lock is not None:
+            fcntl.flock(self._host_lock, fcntl.LOCK_UN)
+            os.close(self._host_lock)
+            self._host_lock = None
 
     def _process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> _Process:
         assert self.directory is not None
@@ -702,6 +736,7 @@ class RealNode:
         self.state_directory = self.directory if keep else None
         if not keep:
             self.directory = None
+        self._release_host_lock()
         if problems:
             raise NodeSetupError("gate 2: teardown did not restore the host: " + "; ".join(problems))
 
