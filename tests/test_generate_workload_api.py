@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -36,6 +35,7 @@ from steps.generate_workload.api import (
     validate_api_options,
 )
 from steps.generate_workload.options import GenerateWorkloadOptions
+from testkit import processes
 from testkit.fake_openchoreo import FakeOpenChoreo, TlsFiles, make_tls_files
 from testkit.paths import ROOT
 from testkit.real_openchoreo import UNBOUND_CLIENT_ID, RealOpenChoreo
@@ -479,7 +479,7 @@ def test_the_step_entry_point_delivers_the_workload(backend: Backend, backend_se
         "--api-mode", "workloads", "--api-server-url", backend.url, "--oauth-token-url", backend.token_url,
         "--oauth-client-secret-file", str(backend_secret), "--run-name", RUN, "--api-retry-backoff", "0",
     ]  # fmt: skip
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    result = processes.run(argv, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert output.is_file()
     stored = backend.workload(NAME)
@@ -918,7 +918,7 @@ def test_off_sends_nothing_and_needs_no_httpx() -> None:
         "publish({'metadata': {}}, from_source=True, opts=o, log=StepLogger('g'))\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    result = processes.python_code(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ok\n"
 
@@ -980,7 +980,7 @@ def test_the_step_as_a_subprocess_keeps_secrets_out_of_its_output(fake: FakeOpen
         "--oauth-client-secret-file", str(secret), "--run-name", RUN,
         "--api-retries", "2", "--api-retry-backoff", "0",
     ]  # fmt: skip
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    result = processes.run(argv, env=env, timeout=60)
     assert result.returncode == contract.EXIT_FAILURE, result.stderr
     assert "401 Unauthorized" in result.stderr
     assert fake.issued_tokens
@@ -990,7 +990,7 @@ def test_the_step_as_a_subprocess_keeps_secrets_out_of_its_output(fake: FakeOpen
 
     fake.issue_expired_tokens = 0
     fake.requests.clear()
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    result = processes.run(argv, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert fake.workloads[(NS, NAME)]["spec"]["container"]["image"] == IMAGE
     assert fake.runs[(NS, RUN)].annotations[ANNOTATION_FROM_SOURCE] == "false"
