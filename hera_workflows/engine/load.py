@@ -133,6 +133,17 @@ class RunnerError(Exception):
         super().__init__("\n".join(self.errors))
 
 
+def substitute(text: str, values: Mapping[str, str], where: str) -> str:
+    """Replace every `{{…}}` tag in `text` from `values`; a tag without a value is a RunnerError naming `where`."""
+
+    def value_of(key: str) -> str:
+        if key not in values:
+            raise RunnerError(f"{where}: failed to resolve {argo.spelled(key)}")
+        return values[key]
+
+    return argo.substitute(text, value_of)
+
+
 @dataclass
 class Library:
     """The (Cluster)WorkflowTemplates `templateRef`/`workflowTemplateRef` resolve to, with where each came from."""

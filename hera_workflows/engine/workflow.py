@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from hera_workflows.engine import expr
-from hera_workflows.engine.load import JSON, Plan, RunnerError, Scope, pod_template
+from hera_workflows.engine.load import JSON, Plan, RunnerError, Scope, pod_template, substitute
 from hera_workflows.engine.report import Reporter
+from hera_workflows.engine.retries import RetryStrategy
 from hera_workflows.engine.status import (
     ERROR,
     FAILED,
@@ -37,7 +36,7 @@ from hera_workflows.engine.status import (
     timestamp,
     utcnow,
 )
-from hera_workflows.upstream import argo_v3_6 as argo
+from hera_workflows.engine.steps import Frame, link_group, outbound_nodes, record_outputs, template_outputs
 
 
 @dataclass
@@ -68,13 +67,6 @@ class PodExecutor(Protocol):
         name: str,
         on_log: Callable[[str], None],
     ) -> PodOutcome: ...
-
-
-@dataclass
-class _Frame:
-    """Variables visible to the steps of one Steps node."""
-
-    values: dict[str, str]
 
 
 class Engine:
@@ -232,7 +224,7 @@ class Engine:
                 value = supplied[name]
             if value is None:
                 raise RunnerError(f"{node_name}: inputs.parameters.{name} was not supplied")
-            text = self._substitute(_scalar(value), self.globals, f"{node_name}: inputs.parameters.{name}")
+            text = substitute(_scalar(value), self.globals, f"{node_name}: inputs.parameters.{name}")
             enum = param.get("enum")
             if enum and text not in [_scalar(e) for e in enum]:
                 raise RunnerError(f"{node_name}: inputs.parameters.{name}: {text!r} is not one of {enum}")
@@ -361,30 +353,22 @@ class Engine:
     # -- Steps ----------------------------------------------------------------------------------------------
 
     def _run_steps(self, node: Node, template: JSON, scope: Scope, inputs: list[JSON]) -> None:
-        frame = _Frame(dict(self.globals))
+        frame = Frame(dict(self.globals))
         frame.values.update({f"inputs.parameters.{p['name']}": str(p["value"]) for p in inputs})
-        groups = template.get("steps") or []
         parallelism = template.get("parallelism") or self.plan.exec_spec.get("parallelism")
         last_group: Node | None = None
         failed_message = ""
-        for index, group in enumerate(groups):
+        for index, group in enumerate(template.get("steps") or []):
             sg = self.nodes.create(
                 f"{node.name}[{index}]", STEP_GROUP, scope.scope, node.id, started=self.now(), owner=node.id
             )
-            if last_group is None:
-                self.nodes.add_child(node.id, sg.id)
-            elif not last_group.children:
-                self.nodes.add_child(last_group.id, sg.id)
-            else:
-                for previous in last_group.children:
-                    for out in self.nodes.outbound(previous):
-                        self.nodes.add_child(out, sg.id)
+            link_group(self.nodes, node, last_group, sg)
             last_group = sg
             calls = []
             for step in group:
                 where = f"{node.name}[{index}].{step.get('name')}"
                 args = [
-                    {"name": p.get("name"), "value": self._substitute(_scalar(p.get("value")), frame.values, where)}
+                    {"name": p.get("name"), "value": substitute(_scalar(p.get("value")), frame.values, where)}
                     for p in (step.get("arguments") or {}).get("parameters") or []
                 ]
                 calls.append((f"{sg.name}.{step['name']}", step, args))
@@ -397,32 +381,12 @@ class Engine:
                 self._finish(sg, FAILED, failed_message)
                 break
             self._finish(sg, SUCCEEDED)
-            for (_, step, _), child in zip(calls, children, strict=True):
-                prefix = f"steps.{step['name']}"
-                for param in (child.outputs or {}).get("parameters") or []:
-                    if "value" in param:
-                        frame.values[f"{prefix}.outputs.parameters.{param['name']}"] = str(param["value"])
-                exit_code = (child.outputs or {}).get("exitCode")
-                if exit_code is not None:
-                    frame.values[f"{prefix}.exitCode"] = str(exit_code)
-                frame.values[f"{prefix}.status"] = child.phase
-        outbound: list[str] = []
-        if last_group is not None:
-            existing = {n.id for n in self.nodes.all()}
-            for child_id in last_group.children:
-                if child_id in existing:
-                    outbound.extend(self.nodes.outbound(child_id))
-        node.outbound_nodes = outbound or None
+            record_outputs(frame, [step for _, step, _ in calls], children)
+        node.outbound_nodes = outbound_nodes(self.nodes, last_group) or None
         if failed_message:
             self._finish(node, FAILED, failed_message)
             return
-        outputs = []
-        for param in (template.get("outputs") or {}).get("parameters") or []:
-            entry = copy.deepcopy(param)
-            source = (param.get("valueFrom") or {}).get("parameter")
-            if source is not None:
-                entry["value"] = self._substitute(str(source), frame.values, f"{node.name}: outputs")
-            outputs.append(entry)
+        outputs = template_outputs(template, frame, node.name)
         if outputs:
             node.outputs = {"parameters": outputs}
         self._finish(node, SUCCEEDED)
@@ -459,11 +423,7 @@ class Engine:
     ) -> Node:
         variables = dict(self.globals)
         variables.update({f"inputs.parameters.{p['name']}": str(p["value"]) for p in inputs})
-        strategy = json.loads(self._substitute(json.dumps(retry), variables, f"{node_name}: retryStrategy"))
-        limit = int(str(strategy.get("limit")))
-        policy = strategy.get("retryPolicy") or ("Always" if strategy.get("expression") else "OnFailure")
-        expression = expr.parse(str(strategy["expression"])) if strategy.get("expression") else None
-        backoff = strategy.get("backoff") or {}
+        strategy = RetryStrategy.parse(retry, variables, node_name)
         parent = self._new_node(
             node_name,
             RETRY,
@@ -497,65 +457,15 @@ class Engine:
                 parent.outputs = copy.deepcopy(child.outputs)
                 self._finish(parent, SUCCEEDED)
                 return parent
-            decision = self._retry_decision(parent, child, policy, expression, limit)
+            decision = strategy.decision(parent, child)
+            if decision is None:
+                delay, decision = strategy.delay(parent, child, first_started, self.now())
             if decision is not None:
                 self._finish(parent, child.phase, decision)
                 return parent
-            delay = 0.0
-            if backoff:
-                delay = argo.parse_duration(backoff.get("duration") or 0)
-                factor = backoff.get("factor")
-                if factor is not None and int(str(factor)) > 0:
-                    delay *= int(str(factor)) ** (len(parent.children) - 1)
-                if backoff.get("cap"):
-                    delay = min(delay, argo.parse_duration(backoff["cap"]))
-                if backoff.get("maxDuration"):
-                    deadline = first_started.timestamp() + argo.parse_duration(backoff["maxDuration"])
-                    finished = (child.finished or self.now()).timestamp()
-                    if self.now().timestamp() > deadline:
-                        self._finish(parent, child.phase, "Max duration limit exceeded")
-                        return parent
-                    if finished + delay > deadline:
-                        self._finish(parent, child.phase, "Backoff would exceed max duration limit")
-                        return parent
-            self.reporter.retrying(child, len(parent.children), limit, delay)
+            self.reporter.retrying(child, len(parent.children), strategy.limit, delay)
             if delay > 0:
                 self.sleep(delay)
-
-    def _retry_decision(
-        self, parent: Node, child: Node, policy: str, expression: expr.Expression | None, limit: int
-    ) -> str | None:
-        """None to retry, else the Retry node's final message (Argo's processNodeRetries)."""
-        retry_failed = policy in ("Always", "OnFailure")
-        retry_error = policy in ("Always", "OnError")
-        if policy == "OnTransientError":
-            retry_failed = retry_error = _transient(child.message)
-        if (child.phase == FAILED and not retry_failed) or (child.phase == ERROR and not retry_error):
-            return child.message or f"retryPolicy {policy} does not retry a {child.phase} node"
-        if expression is not None:
-            scope = {
-                "retries": str(len(parent.children) - 1),
-                "lastRetry.exitCode": str((child.outputs or {}).get("exitCode", "-1")),
-                "lastRetry.status": child.phase,
-                "lastRetry.duration": str(child.seconds),
-                "lastRetry.message": child.message,
-            }
-            if not expr.evaluate_bool(expression, scope):
-                return "retryStrategy.expression evaluated to false"
-        if len(parent.children) > limit:
-            return "No more retries left"
-        return None
-
-    # -- substitution ---------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _substitute(text: str, values: Mapping[str, str], where: str) -> str:
-        def repl(key: str) -> str:
-            if key not in values:
-                raise RunnerError(f"{where}: failed to resolve {argo.spelled(key)}")
-            return values[key]
-
-        return argo.substitute(text, repl)
 
 
 def _scalar(value: Any) -> str:
@@ -564,14 +474,3 @@ def _scalar(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return "" if value is None else str(value)
-
-
-_TRANSIENT = re.compile(
-    r"(connection reset|connection refused|i/o timeout|TLS handshake timeout|EOF|broken pipe|"
-    r"no such host|temporarily unavailable|exceeded quota|etcdserver: leader changed)",
-    re.IGNORECASE,
-)
-
-
-def _transient(message: str) -> bool:
-    return bool(_TRANSIENT.search(message or ""))
