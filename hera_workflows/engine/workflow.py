@@ -8,6 +8,7 @@ parameters (argument > default), step outputs after their group. retryStrategy f
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -67,6 +68,22 @@ class PodExecutor(Protocol):
         name: str,
         on_log: Callable[[str], None],
     ) -> PodOutcome: ...
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One template call: the node it makes (name, place in the graph, how it names its template) and what runs."""
+
+    node_name: str
+    template: JSON
+    callee: Scope  # where the template's own references resolve
+    caller: Scope  # where the call is
+    inputs: list[JSON]
+    template_name: str | None
+    template_ref: JSON | None
+    label: str
+    boundary_id: str | None
+    owner: str | None
 
 
 class Engine:
@@ -178,37 +195,22 @@ class Engine:
         if ref:
             key = f"{callee_scope.scope}/{template.get('name')}"
             self.stored_templates.setdefault(key, copy.deepcopy(template))
-        template_name = None if ref else str(holder.get("template"))
-        template_ref = {k: ref[k] for k in ("name", "template", "clusterScope") if k in ref} if ref else None
-        label = f"{ref.get('name')}/{ref.get('template')}" if ref else str(holder.get("template"))
-        retry = template.get("retryStrategy")
-        if retry is not None:
-            return self._execute_with_retries(
-                node_name,
-                template,
-                callee_scope,
-                scope,
-                inputs,
-                retry=retry,
-                template_name=template_name,
-                template_ref=template_ref,
-                label=label,
-                boundary_id=boundary_id,
-                owner=owner,
-            )
-        return self._execute_once(
-            node_name,
-            template,
-            callee_scope,
-            scope,
-            inputs,
-            template_name=template_name,
-            template_ref=template_ref,
-            label=label,
+        call = _Call(
+            node_name=node_name,
+            template=template,
+            callee=callee_scope,
+            caller=scope,
+            inputs=inputs,
+            template_name=None if ref else str(holder.get("template")),
+            template_ref={k: ref[k] for k in ("name", "template", "clusterScope") if k in ref} if ref else None,
+            label=f"{ref.get('name')}/{ref.get('template')}" if ref else str(holder.get("template")),
             boundary_id=boundary_id,
             owner=owner,
-            retries=None,
         )
+        retry = template.get("retryStrategy")
+        if retry is not None:
+            return self._execute_with_retries(call, retry)
+        return self._execute_once(call, retries=None)
 
     def _inputs(self, template: Mapping[str, Any], args: list[JSON], node_name: str) -> list[JSON]:
         """Argo's ProcessArgs for parameters: default first, the argument overrides; a missing one fails."""
@@ -232,66 +234,30 @@ class Engine:
             resolved.append(entry)
         return resolved
 
-    def _new_node(
-        self,
-        node_name: str,
-        type_: str,
-        caller: Scope,
-        *,
-        template_name: str | None,
-        template_ref: JSON | None,
-        boundary_id: str | None,
-        owner: str | None,
-        inputs: list[JSON],
-        label: str,
-    ) -> Node:
+    def _new_node(self, call: _Call, type_: str) -> Node:
         node = self.nodes.create(
-            node_name,
+            call.node_name,
             type_,
-            caller.scope,
-            boundary_id,
+            call.caller.scope,
+            call.boundary_id,
             started=self.now(),
-            template_name=template_name,
-            template_ref=template_ref,
-            owner=owner,
+            template_name=call.template_name,
+            template_ref=call.template_ref,
+            owner=call.owner,
         )
-        node.template_label = label
-        if inputs:
-            node.inputs = {"parameters": inputs}
+        node.template_label = call.label
+        if call.inputs:
+            node.inputs = {"parameters": call.inputs}
         return node
 
-    def _execute_once(
-        self,
-        node_name: str,
-        template: JSON,
-        callee: Scope,
-        caller: Scope,
-        inputs: list[JSON],
-        *,
-        template_name: str | None,
-        template_ref: JSON | None,
-        label: str,
-        boundary_id: str | None,
-        owner: str | None,
-        retries: int | None,
-    ) -> Node:
-        type_ = POD if "container" in template else STEPS
-        node = self._new_node(
-            node_name,
-            type_,
-            caller,
-            template_name=template_name,
-            template_ref=template_ref,
-            boundary_id=boundary_id,
-            owner=owner,
-            inputs=inputs,
-            label=label,
-        )
+    def _execute_once(self, call: _Call, *, retries: int | None) -> Node:
+        type_ = POD if "container" in call.template else STEPS
+        node = self._new_node(call, type_)
         node.retried = retries is not None
         if type_ == POD:
-            self._run_pod(node, template, inputs, retries)
+            self._run_pod(node, call.template, call.inputs, retries)
         else:
-            self._run_steps(node, template, callee, inputs)
+            self._run_steps(node, call.template, call.callee, call.inputs)
         return node
 
     def _finish(self, node: Node, phase: str, message: str = "") -> None:
@@ -326,20 +292,7 @@ class Engine:
             raise
         except Exception as exc:  # noqa: BLE001 - an engine/infrastructure failure is the node's Error phase
             outcome = PodOutcome(ERROR, None, {}, f"{type(exc).__name__}: {exc}")
-        outputs: JSON = {}
-        params = []
-        for param in (template.get("outputs") or {}).get("parameters") or []:
-            entry = copy.deepcopy(param)
-            if param.get("name") in outcome.outputs:
-                entry["value"] = outcome.outputs[str(param.get("name"))]
-                params.append(entry)
-            elif outcome.phase == SUCCEEDED:
-                params.append(entry)
-        if params:
-            outputs["parameters"] = params
-        if outcome.exit_code is not None:
-            outputs["exitCode"] = str(outcome.exit_code)
-        node.outputs = outputs or None
+        node.outputs = pod_outputs(template, outcome)
         message = outcome.message
         if outcome.phase == FAILED and not message:
             message = f"Error (exit code {outcome.exit_code})"
@@ -406,50 +359,16 @@ class Engine:
 
     # -- retries --------------------------------------------------------------------------------------------
 
-    def _execute_with_retries(
-        self,
-        node_name: str,
-        template: JSON,
-        callee: Scope,
-        caller: Scope,
-        inputs: list[JSON],
-        *,
-        retry: Mapping[str, Any],
-        template_name: str | None,
-        template_ref: JSON | None,
-        label: str,
-        boundary_id: str | None,
-        owner: str | None,
-    ) -> Node:
+    def _execute_with_retries(self, call: _Call, retry: Mapping[str, Any]) -> Node:
         variables = dict(self.globals)
-        variables.update({f"inputs.parameters.{p['name']}": str(p["value"]) for p in inputs})
-        strategy = RetryStrategy.parse(retry, variables, node_name)
-        parent = self._new_node(
-            node_name,
-            RETRY,
-            caller,
-            template_name=template_name,
-            template_ref=template_ref,
-            boundary_id=boundary_id,
-            owner=owner,
-            inputs=inputs,
-            label=label,
-        )
+        variables.update({f"inputs.parameters.{p['name']}": str(p["value"]) for p in call.inputs})
+        strategy = RetryStrategy.parse(retry, variables, call.node_name)
+        parent = self._new_node(call, RETRY)
         first_started: datetime | None = None
         while True:
             attempt = len(parent.children)
             child = self._execute_once(
-                f"{node_name}({attempt})",
-                template,
-                callee,
-                caller,
-                inputs,
-                template_name=template_name,
-                template_ref=template_ref,
-                label=label,
-                boundary_id=boundary_id,
-                owner=parent.id,
-                retries=attempt,
+                dataclasses.replace(call, node_name=f"{call.node_name}({attempt})", owner=parent.id), retries=attempt
             )
             self.nodes.add_child(parent.id, child.id)
             first_started = first_started or child.started
@@ -466,6 +385,25 @@ class Engine:
             self.reporter.retrying(child, len(parent.children), strategy.limit, delay)
             if delay > 0:
                 self.sleep(delay)
+
+
+def pod_outputs(template: JSON, outcome: PodOutcome) -> JSON | None:
+    """A Pod node's outputs as Argo records them: the declared output parameters (those without a value only when
+    the Pod succeeded) and the exit code."""
+    outputs: JSON = {}
+    params = []
+    for param in (template.get("outputs") or {}).get("parameters") or []:
+        entry = copy.deepcopy(param)
+        if param.get("name") in outcome.outputs:
+            entry["value"] = outcome.outputs[str(param.get("name"))]
+            params.append(entry)
+        elif outcome.phase == SUCCEEDED:
+            params.append(entry)
+    if params:
+        outputs["parameters"] = params
+    if outcome.exit_code is not None:
+        outputs["exitCode"] = str(outcome.exit_code)
+    return outputs or None
 
 
 def _scalar(value: Any) -> str:
