@@ -31,7 +31,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -47,6 +47,10 @@ GO_TIMEOUT_SECONDS: Final = 600
 MAX_FILE_BYTES: Final = 32 * 1024 * 1024  # the largest pinned file is a 2.8 MB CRD
 
 
+# Reads one upstream file (its path inside the module or repository): (where it was read, its bytes).
+Reader = Callable[[str], tuple[str, bytes]]
+
+
 @dataclass(frozen=True)
 class GoModule:
     """Files inside a Go module zip, as the Go module proxy serves it."""
@@ -56,6 +60,19 @@ class GoModule:
 
     def describe(self) -> str:
         return f"Go module {self.module}@{self.version}"
+
+    def reader(self, _base_url: str) -> Reader:
+        """Download the module once (`go mod download`), then read its files from the module cache."""
+        module_dir = _go_module_dir(self)
+
+        def read(upstream: str) -> tuple[str, bytes]:
+            where = f"{self.describe()}: {upstream}"
+            try:
+                return where, (module_dir / upstream).read_bytes()
+            except OSError as exc:
+                raise FetchError(f"{where}: {exc}") from exc
+
+        return read
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,15 @@ class GitHubTree:
 
     def describe(self) -> str:
         return f"github.com/{self.repo} at {self.ref}"
+
+    def reader(self, base_url: str) -> Reader:
+        """Each file from `BASE_URL/<owner>/<repo>/<ref>/<path>`."""
+
+        def read(upstream: str) -> tuple[str, bytes]:
+            url = f"{base_url.rstrip('/')}/{self.repo}/{self.ref}/{upstream}"
+            return url, _download(url)
+
+        return read
 
 
 @dataclass(frozen=True)
@@ -408,19 +434,9 @@ def fetch_set(ref: ReferenceSet, base_url: str | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{Path(ref.directory).name}-", dir=target.parent))
     try:
-        module_dir = _go_module_dir(ref.source) if isinstance(ref.source, GoModule) else None
+        read = ref.source.reader(base_url)
         for rel, expected in sorted(ref.files.items()):
-            upstream = f"{ref.upstream_dir}/{rel}" if ref.upstream_dir else rel
-            if module_dir is not None:
-                where = f"{ref.source.describe()}: {upstream}"
-                try:
-                    data = (module_dir / upstream).read_bytes()
-                except OSError as exc:
-                    raise FetchError(f"{where}: {exc}") from exc
-            else:
-                assert isinstance(ref.source, GitHubTree)
-                where = f"{base_url.rstrip('/')}/{ref.source.repo}/{ref.source.ref}/{upstream}"
-                data = _download(where)
+            where, data = read(f"{ref.upstream_dir}/{rel}" if ref.upstream_dir else rel)
             actual = hashlib.sha256(data).hexdigest()
             if actual != expected:
                 raise FetchError(f"{where}: sha256 {actual} does not match the pinned {expected}; nothing written")
@@ -434,6 +450,25 @@ def fetch_set(ref: ReferenceSet, base_url: str | None = None) -> Path:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def fetch_missing(
+    sets: Sequence[ReferenceSet], base_url: str | None = None, say: Callable[[str], object] = lambda _line: None
+) -> list[str]:
+    """Fetch every set of `sets` that is missing or altered (`say` hears what happened to each); the failures,
+    one line per set."""
+    failures: list[str] = []
+    for ref in sets:
+        if not ref.problems():
+            say(f"{ref.name}: present at {ref.path()}")
+            continue
+        try:
+            where = fetch_set(ref, base_url)
+        except FetchError as exc:
+            failures.append(f"{ref.name}: {exc}")
+        else:
+            say(f"{ref.name}: fetched {len(ref.files)} file(s) from {ref.source.describe()} into {where}")
+    return failures
 
 
 def _select(names: Sequence[str] | None) -> list[ReferenceSet]:
@@ -466,30 +501,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{ref.name}\t{ref.path()}")
         return 0
     if args.command in ("check", "ensure"):
+        errors = fetch_missing(SETS) if args.command == "ensure" else []
         problems = check()
-        errors: list[str] = []
-        if problems and args.command == "ensure":
-            for ref in (s for s in SETS if s.name in problems):
-                try:
-                    fetch_set(ref)
-                except FetchError as exc:
-                    errors.append(str(exc))
-            problems = check()
         if problems:
             tried = f"\n(fetching them failed: {errors[0]})" if errors else ""
             print(missing_message(problems) + tried, file=sys.stderr)
             return 1
         return 0
-    failures: list[str] = []
-    for ref in _select(args.only):
-        if not ref.problems():
-            print(f"{ref.name}: present at {ref.path()}")
-            continue
-        try:
-            where = fetch_set(ref, args.base_url)
-            print(f"{ref.name}: fetched {len(ref.files)} file(s) from {ref.source.describe()} into {where}")
-        except FetchError as exc:
-            failures.append(f"{ref.name}: {exc}")
+    failures = fetch_missing(_select(args.only), args.base_url, say=print)
     for failure in failures:
         print(f"fetch failed: {failure}", file=sys.stderr)
     return 1 if failures else 0

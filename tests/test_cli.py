@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hera_workflows.cli import COMMANDS
+from testkit import processes
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
@@ -20,15 +20,8 @@ RUN_PARAMS = ["component-name=c", "project-name=p", "namespace-name=n", "git-rep
 
 
 def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DOCKER_HOST": NO_ENGINE}
-    return subprocess.run(
-        [sys.executable, "-m", "hera_workflows", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    return processes.python_module(
+        "hera_workflows", args, cwd=cwd, env={**os.environ, "DOCKER_HOST": NO_ENGINE}, timeout=300
     )
 
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ import steps.generate_workload
 from steps.common import contract
 from steps.common.sigs_yaml_v1_6 import format_float32
 from steps.generate_workload.descriptor import resolve_plain
+from steps.generate_workload.options import GenerateWorkloadOptions
+from testkit import processes
 from testkit.crd_schema import workload_validator
 from testkit.generate_workload import (
     DELIVERY_NOTICE,
@@ -1157,11 +1159,11 @@ def test_api_publish_is_called_after_validation_and_before_the_write(
     calls: list[dict[str, Any]] = []
 
     def publish(
-        workload: dict[str, Any], *, from_source: bool, options: Mapping[str, Any], log: Any, settings: Any = None
+        workload: dict[str, Any], *, from_source: bool, opts: GenerateWorkloadOptions, log: Any, settings: Any = None
     ) -> str:
-        output = Path(str(options["output"]))
+        output = Path(opts.output)
         calls.append({"workload": workload, "from_source": from_source, "file_existed": output.exists()})
-        if options["api_mode"] == "legacy":
+        if opts.api_mode == "legacy":
             from steps.common.log import StepError
 
             raise StepError("API server said no")
@@ -1169,7 +1171,7 @@ def test_api_publish_is_called_after_validation_and_before_the_write(
 
     fake = types.ModuleType("steps.generate_workload.api")
     fake.publish = publish  # type: ignore[attr-defined]
-    fake.validate_api_options = lambda options, log=None: object()  # type: ignore[attr-defined]
+    fake.validate_api_options = lambda opts, log=None: object()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "steps.generate_workload.api", fake)
     monkeypatch.setattr(steps.generate_workload, "api", fake, raising=False)
 
@@ -1189,15 +1191,7 @@ def test_api_publish_is_called_after_validation_and_before_the_write(
 
 def _subprocess(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HOME": str(cwd), "API_MODE": "off"}
-    return subprocess.run(
-        [sys.executable, "-m", "steps.generate_workload", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return processes.python_module("steps.generate_workload", args, cwd=cwd, env=env, timeout=60)
 
 
 def test_subprocess_success_to_file_and_stdout(tmp_path: Path) -> None:
@@ -1251,5 +1245,6 @@ def test_step_code_imports_neither_hera_nor_httpx(tmp_path: Path) -> None:
         "import sys, steps.generate_workload.main; "
         "print([m for m in ('hera', 'hera_workflows', 'httpx') if m in sys.modules])"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    proc = processes.python_code(code)
+    assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

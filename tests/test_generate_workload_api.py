@@ -12,11 +12,11 @@ option parsing of the step, the redactor.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from http import HTTPStatus
@@ -26,7 +26,6 @@ from typing import Any, Protocol
 import pytest
 
 from steps.common import contract
-from steps.common.cli import parse_options
 from steps.common.log import StepError, StepLogger
 from steps.generate_workload.api import (
     ANNOTATION_FROM_SOURCE,
@@ -35,7 +34,8 @@ from steps.generate_workload.api import (
     publish,
     validate_api_options,
 )
-from steps.generate_workload.options import OPTIONS
+from steps.generate_workload.options import GenerateWorkloadOptions
+from testkit import processes
 from testkit.fake_openchoreo import FakeOpenChoreo, TlsFiles, make_tls_files
 from testkit.paths import ROOT
 from testkit.real_openchoreo import UNBOUND_CLIENT_ID, RealOpenChoreo
@@ -79,7 +79,7 @@ def _local_only(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    for option in OPTIONS:
+    for option in GenerateWorkloadOptions.OPTIONS:
         monkeypatch.delenv(option.env, raising=False)
 
 
@@ -109,25 +109,25 @@ def options_for(
     *extra: str,
     mode: str = "workloads",
     environ: dict[str, str] | None = None,
-) -> dict[str, str | bool | None]:
-    """The step's own option parsing, so the dict has exactly the shape main() passes to publish()."""
+) -> GenerateWorkloadOptions:
+    """The step's own option parsing, so the options are exactly what main() passes to publish()."""
     argv = ["--image", IMAGE, "-n", NS, "-p", PROJECT, "-c", COMPONENT, "--api-mode", mode]
     argv += ["--api-retries", "3", "--api-retry-backoff", "0", "--api-timeout", "5"]
     if fake is not None:
         argv += ["--api-server-url", fake.url, "--oauth-token-url", fake.token_url, "--run-name", RUN]
     if secret_file is not None:
         argv += ["--oauth-client-secret-file", str(secret_file)]
-    return parse_options("generate-workload-cr", "test", OPTIONS, argv=[*argv, *extra], environ=environ or {})
+    return GenerateWorkloadOptions.parse("generate-workload-cr", "test", argv=[*argv, *extra], environ=environ or {})
 
 
 def run_publish(
-    options: dict[str, str | bool | None], cr: dict[str, Any] | None = None, *, from_source: bool = True
+    options: GenerateWorkloadOptions, cr: dict[str, Any] | None = None, *, from_source: bool = True
 ) -> None:
-    publish(cr or workload_cr(), from_source=from_source, options=options, log=StepLogger("generate-workload-cr"))
+    publish(cr or workload_cr(), from_source=from_source, opts=options, log=StepLogger("generate-workload-cr"))
 
 
 def expect_failure(
-    options: dict[str, str | bool | None], cr: dict[str, Any] | None = None, *, from_source: bool = True
+    options: GenerateWorkloadOptions, cr: dict[str, Any] | None = None, *, from_source: bool = True
 ) -> StepError:
     with pytest.raises(StepError) as caught:
         run_publish(options, cr, from_source=from_source)
@@ -240,12 +240,12 @@ def backend_secret(backend: Backend, tmp_path: Path) -> Path:
     return path
 
 
-def backend_options(backend: Backend, secret_file: Path, *extra: str) -> dict[str, str | bool | None]:
+def backend_options(backend: Backend, secret_file: Path, *extra: str) -> GenerateWorkloadOptions:
     argv = ["--image", IMAGE, "-n", backend.namespace, "-p", PROJECT, "-c", COMPONENT, "--api-mode", "workloads"]
     argv += ["--api-retries", "3", "--api-retry-backoff", "0", "--api-timeout", "10"]
     argv += ["--api-server-url", backend.url, "--oauth-token-url", backend.token_url, "--run-name", RUN]
     argv += ["--oauth-client-secret-file", str(secret_file)]
-    return parse_options("generate-workload-cr", "test", OPTIONS, argv=[*argv, *extra], environ={})
+    return GenerateWorkloadOptions.parse("generate-workload-cr", "test", argv=[*argv, *extra], environ={})
 
 
 def workloads_path(backend: Backend) -> str:
@@ -479,7 +479,7 @@ def test_the_step_entry_point_delivers_the_workload(backend: Backend, backend_se
         "--api-mode", "workloads", "--api-server-url", backend.url, "--oauth-token-url", backend.token_url,
         "--oauth-client-secret-file", str(backend_secret), "--run-name", RUN, "--api-retry-backoff", "0",
     ]  # fmt: skip
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    result = processes.run(argv, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert output.is_file()
     stored = backend.workload(NAME)
@@ -778,16 +778,14 @@ def test_run_annotation_gives_up_after_bounded_conflicts(fake: FakeOpenChoreo, s
 
 
 def test_no_run_name_means_no_run_requests(fake: FakeOpenChoreo, secret_file: Path) -> None:
-    options = options_for(fake, secret_file)
-    options["run_name"] = ""
-    run_publish(options)
+    run_publish(dataclasses.replace(options_for(fake, secret_file), run_name=""))
     assert [r.route for r in fake.requests] == ["POST /oauth2/token", f"POST {WORKLOADS_PATH}"]
 
 
 # ---------------------------------------------------------------------------------------------------- legacy
 
 
-def legacy_options(fake: FakeOpenChoreo, token_file: Path, *extra: str) -> dict[str, str | bool | None]:
+def legacy_options(fake: FakeOpenChoreo, token_file: Path, *extra: str) -> GenerateWorkloadOptions:
     return options_for(None, None, "--api-server-url", fake.url, "--token-file", str(token_file), *extra, mode="legacy")
 
 
@@ -890,7 +888,7 @@ def test_legacy_answer_without_success_fails(fake: FakeOpenChoreo, tmp_path: Pat
 )
 def test_options_are_checked_up_front(extra: list[str], environ: dict[str, str], message: str) -> None:
     argv = ["--image", IMAGE, "-n", NS, "-p", PROJECT, "-c", COMPONENT, "--api-mode", "workloads", *extra]
-    options = parse_options("generate-workload-cr", "test", OPTIONS, argv=argv, environ=environ)
+    options = GenerateWorkloadOptions.parse("generate-workload-cr", "test", argv=argv, environ=environ)
     with pytest.raises(StepError) as caught:
         validate_api_options(options)
     assert str(caught.value).startswith(message)
@@ -902,7 +900,7 @@ def test_unknown_mode_and_legacy_without_token(tmp_path: Path) -> None:
         StepError,
         match=r"--api-mode \(env API_MODE, parameter api-mode\): expected one of auto, workloads, legacy, off",
     ):
-        validate_api_options({"api_mode": "sideways"})
+        validate_api_options(GenerateWorkloadOptions.from_values({"api_mode": "sideways"}))
     options = options_for(None, None, "--api-server-url", "http://127.0.0.1:1", mode="legacy")
     with pytest.raises(StepError, match=r"--token-file \(env API_TOKEN_FILE\): .* does not exist"):
         validate_api_options(options)
@@ -911,17 +909,16 @@ def test_unknown_mode_and_legacy_without_token(tmp_path: Path) -> None:
 def test_off_sends_nothing_and_needs_no_httpx() -> None:
     code = (
         "import sys; sys.modules['httpx'] = None\n"
-        "from steps.common.cli import parse_options\n"
         "from steps.common.log import StepLogger\n"
         "from steps.generate_workload.api import publish\n"
-        "from steps.generate_workload.options import OPTIONS\n"
+        "from steps.generate_workload.options import GenerateWorkloadOptions\n"
         "argv = ['--image', 'i', '-n', 'n', '-p', 'p', '-c', 'c', '--api-mode', 'off']\n"
-        "o = parse_options('g', 'd', OPTIONS, argv=argv, environ={})\n"
-        "assert o['api_mode'] == 'off'\n"
-        "publish({'metadata': {}}, from_source=True, options=o, log=StepLogger('g'))\n"
+        "o = GenerateWorkloadOptions.parse('g', 'd', argv=argv, environ={})\n"
+        "assert o.api_mode == 'off'\n"
+        "publish({'metadata': {}}, from_source=True, opts=o, log=StepLogger('g'))\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    result = processes.python_code(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ok\n"
 
@@ -983,7 +980,7 @@ def test_the_step_as_a_subprocess_keeps_secrets_out_of_its_output(fake: FakeOpen
         "--oauth-client-secret-file", str(secret), "--run-name", RUN,
         "--api-retries", "2", "--api-retry-backoff", "0",
     ]  # fmt: skip
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    result = processes.run(argv, env=env, timeout=60)
     assert result.returncode == contract.EXIT_FAILURE, result.stderr
     assert "401 Unauthorized" in result.stderr
     assert fake.issued_tokens
@@ -993,7 +990,7 @@ def test_the_step_as_a_subprocess_keeps_secrets_out_of_its_output(fake: FakeOpen
 
     fake.issue_expired_tokens = 0
     fake.requests.clear()
-    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    result = processes.run(argv, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert fake.workloads[(NS, NAME)]["spec"]["container"]["image"] == IMAGE
     assert fake.runs[(NS, RUN)].annotations[ANNOTATION_FROM_SOURCE] == "false"

@@ -43,6 +43,7 @@ from steps.common.log import REDACTED, Redactor
 from steps.generate_workload import descriptor as descriptor_module
 from steps.generate_workload.descriptor import MAX_ALIAS_EXPANSION, MAX_DEPTH, MAX_UNKNOWN_KEY_WARNINGS
 from steps.generate_workload.main import FastDumper, PythonDumper, needs_python_emitter, render_yaml
+from testkit import processes
 from testkit.crd_schema import workload_validator
 from testkit.fake_openchoreo import make_tls_files
 from testkit.generate_workload import IMAGE, P017, P1X, check_result, fails, generate, invoke, ok
@@ -84,13 +85,23 @@ def run_step(
     timeout: float = GUARD,
 ) -> Proc:
     """`python -m steps.generate_workload` as a subprocess (hang guard: `timeout`)."""
-    argv = [sys.executable, "-m", "steps.generate_workload", "--image", IMAGE, "-n", "team-ns", "-p", "shop"]
-    argv += ["-c", component, "--source-dir", str(source), "-o", str(output)]
+    argv = [
+        "--image",
+        IMAGE,
+        "-n",
+        "team-ns",
+        "-p",
+        "shop",
+        "-c",
+        component,
+        "--source-dir",
+        str(source),
+        "-o",
+        str(output),
+    ]
     if api_mode is not None:
         argv += ["--api-mode", api_mode]
-    done = subprocess.run(
-        [*argv, *extra], cwd=ROOT, env=step_env(env), capture_output=True, text=True, timeout=timeout, check=False
-    )
+    done = processes.python_module("steps.generate_workload", [*argv, *extra], env=step_env(env), timeout=timeout)
     return Proc(done.returncode, done.stdout, done.stderr, output)
 
 

@@ -133,6 +133,17 @@ class RunnerError(Exception):
         super().__init__("\n".join(self.errors))
 
 
+def substitute(text: str, values: Mapping[str, str], where: str) -> str:
+    """Replace every `{{…}}` tag in `text` from `values`; a tag without a value is a RunnerError naming `where`."""
+
+    def value_of(key: str) -> str:
+        if key not in values:
+            raise RunnerError(f"{where}: failed to resolve {argo.spelled(key)}")
+        return values[key]
+
+    return argo.substitute(text, value_of)
+
+
 @dataclass
 class Library:
     """The (Cluster)WorkflowTemplates `templateRef`/`workflowTemplateRef` resolve to, with where each came from."""
@@ -278,36 +289,75 @@ def build_plan(
     name: str | None = None,
 ) -> Plan:
     """Resolve PIPELINE (a template name or a Workflow file) into a validated Plan."""
+    workflow, source = _submitted_workflow(pipeline, library)
+    wf_name = _name_workflow(workflow, name, namespace)
+    spec = workflow.setdefault("spec", {})
+    errors: list[str] = []
+    _check_keys(spec, SPEC_KEYS, f"{source}: spec", errors)
+    _check_params(spec, params, library, source, errors)
+    # --param values become the Workflow's arguments, as `argo submit -p` does.
+    _apply_params(spec, params)
+    wtr = spec.get("workflowTemplateRef")
+    exec_spec, root, labels = _execution_spec(workflow, library, source, errors)
+    plan = Plan(
+        name=wf_name,
+        namespace=namespace,
+        uid=_uid(),
+        workflow=workflow,
+        exec_spec=exec_spec,
+        root_scope=root,
+        parameters=_workflow_parameters(exec_spec, source, errors),
+        library=library,
+        secrets=dict(secrets_dirs or {}),
+        template_ref_name=str(wtr.get("name")) if wtr else None,
+        template_ref_cluster=bool(wtr.get("clusterScope")) if wtr else True,
+        labels=labels,
+    )
+    if not errors:
+        Validator(plan, errors).run()
+    if errors:
+        raise RunnerError(errors)
+    return plan
+
+
+def _submitted_workflow(pipeline: str, library: Library) -> tuple[JSON, str]:
+    """(a copy of the Workflow to run, how errors name it): the file PIPELINE, or a Workflow that references the
+    template PIPELINE as `argo submit --from` makes it."""
     path = Path(pipeline)
     if path.suffix in (".yaml", ".yml", ".json") or path.is_file():
         if not path.is_file():
             raise RunnerError(f"{pipeline}: file not found")
-        workflow = _workflow_from_file(path, library)
-        source = f"Workflow file {path}"
-    else:
-        cluster = pipeline in library.cluster
-        if not cluster and pipeline not in library.namespaced:
-            known = ", ".join(sorted(library.cluster) + sorted(library.namespaced)) or "none"
-            raise RunnerError(
-                f"pipeline {pipeline!r}: no such ClusterWorkflowTemplate in the templates (available: {known})"
-            )
-        workflow = {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Workflow",
-            "metadata": {"generateName": f"{pipeline}-"},
-            "spec": {"workflowTemplateRef": {"name": pipeline, **({"clusterScope": True} if cluster else {})}},
-        }
-        source = f"Workflow (from {pipeline})"
-    workflow = copy.deepcopy(workflow)
+        return copy.deepcopy(_workflow_from_file(path, library)), f"Workflow file {path}"
+    cluster = pipeline in library.cluster
+    if not cluster and pipeline not in library.namespaced:
+        known = ", ".join(sorted(library.cluster) + sorted(library.namespaced)) or "none"
+        raise RunnerError(
+            f"pipeline {pipeline!r}: no such ClusterWorkflowTemplate in the templates (available: {known})"
+        )
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": f"{pipeline}-"},
+        "spec": {"workflowTemplateRef": {"name": pipeline, **({"clusterScope": True} if cluster else {})}},
+    }
+    return workflow, f"Workflow (from {pipeline})"
+
+
+def _name_workflow(workflow: JSON, name: str | None, namespace: str) -> str:
+    """Set metadata.name (given, or generateName plus a random suffix) and metadata.namespace; the name."""
     meta = workflow.setdefault("metadata", {})
     wf_name = name or meta.get("name") or f"{meta.get('generateName') or 'workflow-'}{random_suffix()}"
     if len(wf_name) > 63:
         raise RunnerError(f"metadata.name: {wf_name!r} is longer than 63 characters")
     meta["name"] = wf_name
     meta["namespace"] = namespace
-    spec = workflow.setdefault("spec", {})
-    errors: list[str] = []
-    _check_keys(spec, SPEC_KEYS, f"{source}: spec", errors)
+    return str(wf_name)
+
+
+def _check_params(
+    spec: Mapping[str, Any], params: Mapping[str, str], library: Library, source: str, errors: list[str]
+) -> None:
+    """Every --param must be a parameter of the Workflow or of the template it references."""
     known_params = {str(p.get("name")) for p in (spec.get("arguments") or {}).get("parameters") or []}
     wtr = spec.get("workflowTemplateRef")
     if wtr:
@@ -321,45 +371,30 @@ def build_plan(
         if key not in known_params:
             names = ", ".join(sorted(known_params)) or "none"
             errors.append(f"--param {key}: not a parameter of this workflow (parameters: {names})")
-    # --param values become the Workflow's arguments, as `argo submit -p` does.
-    _apply_params(spec, params)
 
+
+def _execution_spec(
+    workflow: JSON, library: Library, source: str, errors: list[str]
+) -> tuple[JSON, Scope, dict[str, str]]:
+    """(the spec that runs, the scope of its templates, the labels Argo adds): a referenced template's spec merged
+    with the Workflow's, or the Workflow's own; template defaults applied."""
+    spec = workflow["spec"]
+    wtr = spec.get("workflowTemplateRef")
     labels: dict[str, str] = {}
     if wtr:
         cluster = bool(wtr.get("clusterScope"))
         template_doc = library.get(str(wtr.get("name")), cluster, f"{source}: spec.workflowTemplateRef")
-        t_source = f"{template_doc.get('kind')} {wtr.get('name')}"
-        _check_keys(template_doc.get("spec") or {}, SPEC_KEYS, f"{t_source}: spec", errors)
+        root_source = f"{template_doc.get('kind')} {wtr.get('name')}"
+        _check_keys(template_doc.get("spec") or {}, SPEC_KEYS, f"{root_source}: spec", errors)
         exec_spec = _merge_spec(template_doc.get("spec") or {}, spec)
-        root = Scope("local", "", tuple(exec_spec.get("templates") or []), t_source)
+        root_kind, root_name = "local", ""
         label = "cluster-workflow-template" if cluster else "workflow-template"
         labels[f"workflows.argoproj.io/{label}"] = str(wtr.get("name"))
     else:
         exec_spec = copy.deepcopy(spec)
-        root = Scope("local", wf_name, tuple(_templates(workflow)), source)
+        root_kind, root_name, root_source = "local", str(workflow["metadata"]["name"]), source
     _merge_template_defaults(exec_spec)
-    root = Scope(root.kind, root.name, tuple(exec_spec.get("templates") or []), root.source)
-
-    parameters = _workflow_parameters(exec_spec, source, errors)
-    plan = Plan(
-        name=wf_name,
-        namespace=namespace,
-        uid=_uid(),
-        workflow=workflow,
-        exec_spec=exec_spec,
-        root_scope=root,
-        parameters=parameters,
-        library=library,
-        secrets=dict(secrets_dirs or {}),
-        template_ref_name=str(wtr.get("name")) if wtr else None,
-        template_ref_cluster=bool(wtr.get("clusterScope")) if wtr else True,
-        labels=labels,
-    )
-    if not errors:
-        Validator(plan, errors).run()
-    if errors:
-        raise RunnerError(errors)
-    return plan
+    return exec_spec, Scope(root_kind, root_name, tuple(exec_spec.get("templates") or []), root_source), labels
 
 
 def _uid() -> str:

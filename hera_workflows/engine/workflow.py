@@ -8,8 +8,8 @@ parameters (argument > default), step outputs after their group. retryStrategy f
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
-import re
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from hera_workflows.engine import expr
-from hera_workflows.engine.load import JSON, Plan, RunnerError, Scope, pod_template
+from hera_workflows.engine.load import JSON, Plan, RunnerError, Scope, pod_template, substitute
 from hera_workflows.engine.report import Reporter
+from hera_workflows.engine.retries import RetryStrategy
 from hera_workflows.engine.status import (
     ERROR,
     FAILED,
@@ -37,7 +37,7 @@ from hera_workflows.engine.status import (
     timestamp,
     utcnow,
 )
-from hera_workflows.upstream import argo_v3_6 as argo
+from hera_workflows.engine.steps import Frame, link_group, outbound_nodes, record_outputs, template_outputs
 
 
 @dataclass
@@ -70,11 +70,20 @@ class PodExecutor(Protocol):
     ) -> PodOutcome: ...
 
 
-@dataclass
-class _Frame:
-    """Variables visible to the steps of one Steps node."""
+@dataclass(frozen=True)
+class _Call:
+    """One template call: the node it makes (name, place in the graph, how it names its template) and what runs."""
 
-    values: dict[str, str]
+    node_name: str
+    template: JSON
+    callee: Scope  # where the template's own references resolve
+    caller: Scope  # where the call is
+    inputs: list[JSON]
+    template_name: str | None
+    template_ref: JSON | None
+    label: str
+    boundary_id: str | None
+    owner: str | None
 
 
 class Engine:
@@ -186,37 +195,22 @@ class Engine:
         if ref:
             key = f"{callee_scope.scope}/{template.get('name')}"
             self.stored_templates.setdefault(key, copy.deepcopy(template))
-        template_name = None if ref else str(holder.get("template"))
-        template_ref = {k: ref[k] for k in ("name", "template", "clusterScope") if k in ref} if ref else None
-        label = f"{ref.get('name')}/{ref.get('template')}" if ref else str(holder.get("template"))
-        retry = template.get("retryStrategy")
-        if retry is not None:
-            return self._execute_with_retries(
-                node_name,
-                template,
-                callee_scope,
-                scope,
-                inputs,
-                retry=retry,
-                template_name=template_name,
-                template_ref=template_ref,
-                label=label,
-                boundary_id=boundary_id,
-                owner=owner,
-            )
-        return self._execute_once(
-            node_name,
-            template,
-            callee_scope,
-            scope,
-            inputs,
-            template_name=template_name,
-            template_ref=template_ref,
-            label=label,
+        call = _Call(
+            node_name=node_name,
+            template=template,
+            callee=callee_scope,
+            caller=scope,
+            inputs=inputs,
+            template_name=None if ref else str(holder.get("template")),
+            template_ref={k: ref[k] for k in ("name", "template", "clusterScope") if k in ref} if ref else None,
+            label=f"{ref.get('name')}/{ref.get('template')}" if ref else str(holder.get("template")),
             boundary_id=boundary_id,
             owner=owner,
-            retries=None,
         )
+        retry = template.get("retryStrategy")
+        if retry is not None:
+            return self._execute_with_retries(call, retry)
+        return self._execute_once(call, retries=None)
 
     def _inputs(self, template: Mapping[str, Any], args: list[JSON], node_name: str) -> list[JSON]:
         """Argo's ProcessArgs for parameters: default first, the argument overrides; a missing one fails."""
@@ -232,7 +226,7 @@ class Engine:
                 value = supplied[name]
             if value is None:
                 raise RunnerError(f"{node_name}: inputs.parameters.{name} was not supplied")
-            text = self._substitute(_scalar(value), self.globals, f"{node_name}: inputs.parameters.{name}")
+            text = substitute(_scalar(value), self.globals, f"{node_name}: inputs.parameters.{name}")
             enum = param.get("enum")
             if enum and text not in [_scalar(e) for e in enum]:
                 raise RunnerError(f"{node_name}: inputs.parameters.{name}: {text!r} is not one of {enum}")
@@ -240,66 +234,30 @@ class Engine:
             resolved.append(entry)
         return resolved
 
-    def _new_node(
-        self,
-        node_name: str,
-        type_: str,
-        caller: Scope,
-        *,
-        template_name: str | None,
-        template_ref: JSON | None,
-        boundary_id: str | None,
-        owner: str | None,
-        inputs: list[JSON],
-        label: str,
-    ) -> Node:
+    def _new_node(self, call: _Call, type_: str) -> Node:
         node = self.nodes.create(
-            node_name,
+            call.node_name,
             type_,
-            caller.scope,
-            boundary_id,
+            call.caller.scope,
+            call.boundary_id,
             started=self.now(),
-            template_name=template_name,
-            template_ref=template_ref,
-            owner=owner,
+            template_name=call.template_name,
+            template_ref=call.template_ref,
+            owner=call.owner,
         )
-        node.template_label = label
-        if inputs:
-            node.inputs = {"parameters": inputs}
+        node.template_label = call.label
+        if call.inputs:
+            node.inputs = {"parameters": call.inputs}
         return node
 
-    def _execute_once(
-        self,
-        node_name: str,
-        template: JSON,
-        callee: Scope,
-        caller: Scope,
-        inputs: list[JSON],
-        *,
-        template_name: str | None,
-        template_ref: JSON | None,
-        label: str,
-        boundary_id: str | None,
-        owner: str | None,
-        retries: int | None,
-    ) -> Node:
-        type_ = POD if "container" in template else STEPS
-        node = self._new_node(
-            node_name,
-            type_,
-            caller,
-            template_name=template_name,
-            template_ref=template_ref,
-            boundary_id=boundary_id,
-            owner=owner,
-            inputs=inputs,
-            label=label,
-        )
+    def _execute_once(self, call: _Call, *, retries: int | None) -> Node:
+        type_ = POD if "container" in call.template else STEPS
+        node = self._new_node(call, type_)
         node.retried = retries is not None
         if type_ == POD:
-            self._run_pod(node, template, inputs, retries)
+            self._run_pod(node, call.template, call.inputs, retries)
         else:
-            self._run_steps(node, template, callee, inputs)
+            self._run_steps(node, call.template, call.callee, call.inputs)
         return node
 
     def _finish(self, node: Node, phase: str, message: str = "") -> None:
@@ -334,20 +292,7 @@ class Engine:
             raise
         except Exception as exc:  # noqa: BLE001 - an engine/infrastructure failure is the node's Error phase
             outcome = PodOutcome(ERROR, None, {}, f"{type(exc).__name__}: {exc}")
-        outputs: JSON = {}
-        params = []
-        for param in (template.get("outputs") or {}).get("parameters") or []:
-            entry = copy.deepcopy(param)
-            if param.get("name") in outcome.outputs:
-                entry["value"] = outcome.outputs[str(param.get("name"))]
-                params.append(entry)
-            elif outcome.phase == SUCCEEDED:
-                params.append(entry)
-        if params:
-            outputs["parameters"] = params
-        if outcome.exit_code is not None:
-            outputs["exitCode"] = str(outcome.exit_code)
-        node.outputs = outputs or None
+        node.outputs = pod_outputs(template, outcome)
         message = outcome.message
         if outcome.phase == FAILED and not message:
             message = f"Error (exit code {outcome.exit_code})"
@@ -361,30 +306,22 @@ class Engine:
     # -- Steps ----------------------------------------------------------------------------------------------
 
     def _run_steps(self, node: Node, template: JSON, scope: Scope, inputs: list[JSON]) -> None:
-        frame = _Frame(dict(self.globals))
+        frame = Frame(dict(self.globals))
         frame.values.update({f"inputs.parameters.{p['name']}": str(p["value"]) for p in inputs})
-        groups = template.get("steps") or []
         parallelism = template.get("parallelism") or self.plan.exec_spec.get("parallelism")
         last_group: Node | None = None
         failed_message = ""
-        for index, group in enumerate(groups):
+        for index, group in enumerate(template.get("steps") or []):
             sg = self.nodes.create(
                 f"{node.name}[{index}]", STEP_GROUP, scope.scope, node.id, started=self.now(), owner=node.id
             )
-            if last_group is None:
-                self.nodes.add_child(node.id, sg.id)
-            elif not last_group.children:
-                self.nodes.add_child(last_group.id, sg.id)
-            else:
-                for previous in last_group.children:
-                    for out in self.nodes.outbound(previous):
-                        self.nodes.add_child(out, sg.id)
+            link_group(self.nodes, node, last_group, sg)
             last_group = sg
             calls = []
             for step in group:
                 where = f"{node.name}[{index}].{step.get('name')}"
                 args = [
-                    {"name": p.get("name"), "value": self._substitute(_scalar(p.get("value")), frame.values, where)}
+                    {"name": p.get("name"), "value": substitute(_scalar(p.get("value")), frame.values, where)}
                     for p in (step.get("arguments") or {}).get("parameters") or []
                 ]
                 calls.append((f"{sg.name}.{step['name']}", step, args))
@@ -397,32 +334,12 @@ class Engine:
                 self._finish(sg, FAILED, failed_message)
                 break
             self._finish(sg, SUCCEEDED)
-            for (_, step, _), child in zip(calls, children, strict=True):
-                prefix = f"steps.{step['name']}"
-                for param in (child.outputs or {}).get("parameters") or []:
-                    if "value" in param:
-                        frame.values[f"{prefix}.outputs.parameters.{param['name']}"] = str(param["value"])
-                exit_code = (child.outputs or {}).get("exitCode")
-                if exit_code is not None:
-                    frame.values[f"{prefix}.exitCode"] = str(exit_code)
-                frame.values[f"{prefix}.status"] = child.phase
-        outbound: list[str] = []
-        if last_group is not None:
-            existing = {n.id for n in self.nodes.all()}
-            for child_id in last_group.children:
-                if child_id in existing:
-                    outbound.extend(self.nodes.outbound(child_id))
-        node.outbound_nodes = outbound or None
+            record_outputs(frame, [step for _, step, _ in calls], children)
+        node.outbound_nodes = outbound_nodes(self.nodes, last_group) or None
         if failed_message:
             self._finish(node, FAILED, failed_message)
             return
-        outputs = []
-        for param in (template.get("outputs") or {}).get("parameters") or []:
-            entry = copy.deepcopy(param)
-            source = (param.get("valueFrom") or {}).get("parameter")
-            if source is not None:
-                entry["value"] = self._substitute(str(source), frame.values, f"{node.name}: outputs")
-            outputs.append(entry)
+        outputs = template_outputs(template, frame, node.name)
         if outputs:
             node.outputs = {"parameters": outputs}
         self._finish(node, SUCCEEDED)
@@ -442,54 +359,16 @@ class Engine:
 
     # -- retries --------------------------------------------------------------------------------------------
 
-    def _execute_with_retries(
-        self,
-        node_name: str,
-        template: JSON,
-        callee: Scope,
-        caller: Scope,
-        inputs: list[JSON],
-        *,
-        retry: Mapping[str, Any],
-        template_name: str | None,
-        template_ref: JSON | None,
-        label: str,
-        boundary_id: str | None,
-        owner: str | None,
-    ) -> Node:
+    def _execute_with_retries(self, call: _Call, retry: Mapping[str, Any]) -> Node:
         variables = dict(self.globals)
-        variables.update({f"inputs.parameters.{p['name']}": str(p["value"]) for p in inputs})
-        strategy = json.loads(self._substitute(json.dumps(retry), variables, f"{node_name}: retryStrategy"))
-        limit = int(str(strategy.get("limit")))
-        policy = strategy.get("retryPolicy") or ("Always" if strategy.get("expression") else "OnFailure")
-        expression = expr.parse(str(strategy["expression"])) if strategy.get("expression") else None
-        backoff = strategy.get("backoff") or {}
-        parent = self._new_node(
-            node_name,
-            RETRY,
-            caller,
-            template_name=template_name,
-            template_ref=template_ref,
-            boundary_id=boundary_id,
-            owner=owner,
-            inputs=inputs,
-            label=label,
-        )
+        variables.update({f"inputs.parameters.{p['name']}": str(p["value"]) for p in call.inputs})
+        strategy = RetryStrategy.parse(retry, variables, call.node_name)
+        parent = self._new_node(call, RETRY)
         first_started: datetime | None = None
         while True:
             attempt = len(parent.children)
             child = self._execute_once(
-                f"{node_name}({attempt})",
-                template,
-                callee,
-                caller,
-                inputs,
-                template_name=template_name,
-                template_ref=template_ref,
-                label=label,
-                boundary_id=boundary_id,
-                owner=parent.id,
-                retries=attempt,
+                dataclasses.replace(call, node_name=f"{call.node_name}({attempt})", owner=parent.id), retries=attempt
             )
             self.nodes.add_child(parent.id, child.id)
             first_started = first_started or child.started
@@ -497,65 +376,34 @@ class Engine:
                 parent.outputs = copy.deepcopy(child.outputs)
                 self._finish(parent, SUCCEEDED)
                 return parent
-            decision = self._retry_decision(parent, child, policy, expression, limit)
+            decision = strategy.decision(parent, child)
+            if decision is None:
+                delay, decision = strategy.delay(parent, child, first_started, self.now())
             if decision is not None:
                 self._finish(parent, child.phase, decision)
                 return parent
-            delay = 0.0
-            if backoff:
-                delay = argo.parse_duration(backoff.get("duration") or 0)
-                factor = backoff.get("factor")
-                if factor is not None and int(str(factor)) > 0:
-                    delay *= int(str(factor)) ** (len(parent.children) - 1)
-                if backoff.get("cap"):
-                    delay = min(delay, argo.parse_duration(backoff["cap"]))
-                if backoff.get("maxDuration"):
-                    deadline = first_started.timestamp() + argo.parse_duration(backoff["maxDuration"])
-                    finished = (child.finished or self.now()).timestamp()
-                    if self.now().timestamp() > deadline:
-                        self._finish(parent, child.phase, "Max duration limit exceeded")
-                        return parent
-                    if finished + delay > deadline:
-                        self._finish(parent, child.phase, "Backoff would exceed max duration limit")
-                        return parent
-            self.reporter.retrying(child, len(parent.children), limit, delay)
+            self.reporter.retrying(child, len(parent.children), strategy.limit, delay)
             if delay > 0:
                 self.sleep(delay)
 
-    def _retry_decision(
-        self, parent: Node, child: Node, policy: str, expression: expr.Expression | None, limit: int
-    ) -> str | None:
-        """None to retry, else the Retry node's final message (Argo's processNodeRetries)."""
-        retry_failed = policy in ("Always", "OnFailure")
-        retry_error = policy in ("Always", "OnError")
-        if policy == "OnTransientError":
-            retry_failed = retry_error = _transient(child.message)
-        if (child.phase == FAILED and not retry_failed) or (child.phase == ERROR and not retry_error):
-            return child.message or f"retryPolicy {policy} does not retry a {child.phase} node"
-        if expression is not None:
-            scope = {
-                "retries": str(len(parent.children) - 1),
-                "lastRetry.exitCode": str((child.outputs or {}).get("exitCode", "-1")),
-                "lastRetry.status": child.phase,
-                "lastRetry.duration": str(child.seconds),
-                "lastRetry.message": child.message,
-            }
-            if not expr.evaluate_bool(expression, scope):
-                return "retryStrategy.expression evaluated to false"
-        if len(parent.children) > limit:
-            return "No more retries left"
-        return None
 
-    # -- substitution ---------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _substitute(text: str, values: Mapping[str, str], where: str) -> str:
-        def repl(key: str) -> str:
-            if key not in values:
-                raise RunnerError(f"{where}: failed to resolve {argo.spelled(key)}")
-            return values[key]
-
-        return argo.substitute(text, repl)
+def pod_outputs(template: JSON, outcome: PodOutcome) -> JSON | None:
+    """A Pod node's outputs as Argo records them: the declared output parameters (those without a value only when
+    the Pod succeeded) and the exit code."""
+    outputs: JSON = {}
+    params = []
+    for param in (template.get("outputs") or {}).get("parameters") or []:
+        entry = copy.deepcopy(param)
+        if param.get("name") in outcome.outputs:
+            entry["value"] = outcome.outputs[str(param.get("name"))]
+            params.append(entry)
+        elif outcome.phase == SUCCEEDED:
+            params.append(entry)
+    if params:
+        outputs["parameters"] = params
+    if outcome.exit_code is not None:
+        outputs["exitCode"] = str(outcome.exit_code)
+    return outputs or None
 
 
 def _scalar(value: Any) -> str:
@@ -564,14 +412,3 @@ def _scalar(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, separators=(",", ":"))
     return "" if value is None else str(value)
-
-
-_TRANSIENT = re.compile(
-    r"(connection reset|connection refused|i/o timeout|TLS handshake timeout|EOF|broken pipe|"
-    r"no such host|temporarily unavailable|exceeded quota|etcdserver: leader changed)",
-    re.IGNORECASE,
-)
-
-
-def _transient(message: str) -> bool:
-    return bool(_TRANSIENT.search(message or ""))

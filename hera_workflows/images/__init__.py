@@ -15,6 +15,15 @@ Each step image is `Dockerfiles/<step>.Dockerfile` on top of a base image:
   with `dpkg-deb -x`, fixed up (merged /usr, /bin/sh, CA bundle, ld.so cache, precompiled stdlib) and turned into
   an image with `docker import`. A base is labelled with the hash of its inputs and rebuilt only when they change.
 
+Why not `mmdebstrap --variant=extract … | docker import` (measured on bookworm, mmdebstrap 1.3.5, issue 13): it
+replaces only the resolve/download/unpack part (the fix-ups below stay), is no faster cold (the five bases: 179 s
+against 192 s here, within the noise of a shared machine), and does not give the same contents. Even with this
+module's dpkg status planted by a setup hook (without it, dpkg, debconf, tar, openssl and six libraries come in),
+it still pulls openssl (every base), dmsetup (skopeo, buildah) and git-man (git); it leaves its skeleton
+(/dev nodes, etc/apt, etc/dpkg, var/lib/dpkg, etc/fstab, etc/hostname, etc/resolv.conf); its extract variant
+unpacks bin/, lib/, lib64/ unmerged; it resolves against freshly fetched indexes rather than the apt lists whose
+versions the base's tag hashes; and with the one default mirror line it takes pre-security-update versions.
+
 Python dependencies (requirements/<image>.txt, exact pins) are downloaded as wheels on the host
 (`pip download --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11`) and installed on the
 host into a target directory that the Dockerfile copies: no pip and no network inside the image build.

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hera.workflows import ClusterWorkflowTemplate, Container, EmptyDirVolume, Env, Parameter, Resources, SecretVolume
 from hera.workflows import models as m
 
-from hera_workflows.pack.settings import Settings, StepSettings
+from hera_workflows.pack.settings import SecretSettings, Settings, StepSettings
+from steps.build.options import CACHE_PUSH_SECRET_DIR, PULL_SECRET_DIR
 from steps.common import contract
 from steps.common.cli import Option
 
@@ -35,6 +36,8 @@ PARAM_REGISTRY_PUSH_SECRET = "registry-push-secret"
 PARAM_REGISTRY_CA_SECRET = "registry-ca-secret"
 PARAM_API_CA_SECRET = "api-ca-secret"
 PARAM_API_CLIENT_SECRET = "api-client-secret"
+PARAM_REGISTRY_PULL_SECRET = "registry-pull-secret"
+PARAM_CACHE_PUSH_SECRET = "cache-push-secret"
 
 
 def param_ref(name: str) -> str:
@@ -62,6 +65,72 @@ class SecretMount:
     mount_path: str
     description: str
     items: tuple[tuple[str, str], ...] = ()  # (key, path) pairs; empty: every key
+
+
+@dataclass(frozen=True)
+class OptionalSecret:
+    """A Secret a shipped step template may mount: its volume, where it is mounted, which `settings.secrets` field
+    names it by default, and the description of the input parameter that names it."""
+
+    volume: str
+    mount_path: str
+    default: Callable[[SecretSettings], str]
+    description: str
+
+    def mount(self, param: str, settings: Settings) -> SecretMount:
+        return SecretMount(self.volume, param, self.default(settings.secrets), self.mount_path, self.description)
+
+
+# Every optional Secret of the shipped step templates, by the input parameter that names it: one entry per Secret,
+# shared by every template that mounts it (build and publish-image both mount the registry CA).
+OPTIONAL_SECRETS: Mapping[str, OptionalSecret] = {
+    PARAM_GIT_SECRET: OptionalSecret(
+        "git-secret", contract.GIT_SECRET_DIR, lambda s: s.git, "name of an optional Secret with git credentials"
+    ),
+    PARAM_REGISTRY_PULL_SECRET: OptionalSecret(
+        "registry-pull-secret",
+        PULL_SECRET_DIR,
+        lambda s: s.registry_pull,
+        "name of an optional dockerconfigjson Secret for private base images and reading the layer cache (give it "
+        "pull rights only: the build runs the repository's RUN steps)",
+    ),
+    PARAM_CACHE_PUSH_SECRET: OptionalSecret(
+        "cache-push-secret",
+        CACHE_PUSH_SECRET_DIR,
+        lambda s: s.cache_push,
+        "name of an optional dockerconfigjson Secret that may push the layer cache (opt in: create it only when "
+        "the cache repository is writable by builds alone)",
+    ),
+    PARAM_REGISTRY_PUSH_SECRET: OptionalSecret(
+        "registry-push-secret",
+        contract.REGISTRY_SECRET_DIR,
+        lambda s: s.registry_push,
+        "name of an optional Secret (kubernetes.io/dockerconfigjson) with registry credentials",
+    ),
+    PARAM_REGISTRY_CA_SECRET: OptionalSecret(
+        "registry-ca",
+        contract.REGISTRY_CA_DIR,
+        lambda s: s.registry_ca,
+        "name of an optional Secret with CA certificates (*.crt) for the registry",
+    ),
+    PARAM_API_CLIENT_SECRET: OptionalSecret(
+        "api-client-secret",
+        contract.API_CLIENT_SECRET_DIR,
+        lambda s: s.api_client,
+        "name of an optional Secret with the OAuth2 client secret (key client-secret) or a bearer token (key token)",
+    ),
+    PARAM_API_CA_SECRET: OptionalSecret(
+        "api-ca",
+        contract.API_CA_DIR,
+        lambda s: s.api_ca,
+        "name of an optional Secret with the CA bundle (key ca.crt) of the API and token endpoints",
+    ),
+}
+
+
+def optional_secrets(settings: Settings, *params: str) -> list[SecretMount]:
+    """The mounts of the optional Secrets named by `params` (their input parameters), in that order."""
+    return [OPTIONAL_SECRETS[param].mount(param, settings) for param in params]
 
 
 # Parameters OpenChoreo's own ClusterWorkflows (v1.x) define at workflow level and its shipped step templates read

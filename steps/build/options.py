@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from steps.common import contract
 from steps.common.cli import Option, StepOptions
@@ -138,8 +138,32 @@ OPTIONS: list[Option] = [
 ]
 
 
+# The option names, checked by mypy where a name is passed as text (`BuildOptions.label("...")`).
+BuildOptionName = Literal[
+    "image_name",
+    "image_tag",
+    "git_revision",
+    "context",
+    "dockerfile",
+    "build_args",
+    "build_env",
+    "cache_repo",
+    "tls_verify",
+    "preset",
+    "node_version",
+    "isolation",
+    "uid_map",
+    "source_dir",
+    "archive",
+    "storage_dir",
+    "auth_file",
+    "cache_auth_file",
+    "ca_dir",
+]
+
+
 @dataclass(frozen=True)
-class BuildOptions(StepOptions):
+class BuildOptions(StepOptions[BuildOptionName]):
     """The build-image options, typed (fields = the dests of `OPTIONS`)."""
 
     OPTIONS: ClassVar[Sequence[Option]] = OPTIONS

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from steps.checkout.options import CheckoutOptions
+from steps.checkout.options import CheckoutOptionName, CheckoutOptions
 from steps.common.cli import parse_bool
 from steps.common.contract import EXIT_USAGE
 from steps.common.log import StepError, redactor
@@ -22,12 +22,12 @@ _SCP_WITH_PASSWORD = re.compile(r"[^@/:\s]+:[^@/\s]*@[^@/\s]+:")
 SUPPORTED_URLS = "https://host/path, http://host/path, ssh://[user@]host[:port]/path, user@host:path or file:///path"
 
 
-def field(dest: str) -> str:
+def field(dest: CheckoutOptionName) -> str:
     """How an error names an option: `--flag (env VAR, parameter name)`."""
     return CheckoutOptions.label(dest)
 
 
-def bad(dest: str, message: str) -> StepError:
+def bad(dest: CheckoutOptionName, message: str) -> StepError:
     return StepError(f"{field(dest)}: {message}", EXIT_USAGE)
 
 
@@ -52,7 +52,7 @@ class RepoUrl:
         return RepoUrl(f"git@{self.host}:{path}", "ssh", self.host)
 
 
-def _credentials_error(dest: str, userinfo: str) -> StepError:
+def _credentials_error(dest: CheckoutOptionName, userinfo: str) -> StepError:
     redactor.add(userinfo, *userinfo.split(":", 1))
     return bad(
         dest,
@@ -61,7 +61,7 @@ def _credentials_error(dest: str, userinfo: str) -> StepError:
     )
 
 
-def parse_repo_url(value: str, dest: str = "repo") -> RepoUrl:
+def parse_repo_url(value: str, dest: CheckoutOptionName = "repo") -> RepoUrl:
     url = value.strip()
     if not url:
         raise bad(dest, "must not be empty")

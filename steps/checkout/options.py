@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from steps.common import contract
 from steps.common.cli import Option, StepOptions
@@ -70,8 +70,22 @@ OPTIONS: list[Option] = [
 ]
 
 
+# The option names, checked by mypy where a name is passed as text (`CheckoutOptions.label("...")`).
+CheckoutOptionName = Literal[
+    "repo",
+    "branch",
+    "commit",
+    "app_path",
+    "submodules",
+    "depth",
+    "dest",
+    "secret_dir",
+    "known_hosts",
+]
+
+
 @dataclass(frozen=True)
-class CheckoutOptions(StepOptions):
+class CheckoutOptions(StepOptions[CheckoutOptionName]):
     """The checkout-source options, typed (fields = the dests of `OPTIONS`)."""
 
     OPTIONS: ClassVar[Sequence[Option]] = OPTIONS

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from types import FrameType
-from typing import ClassVar, Self
+from typing import ClassVar, Generic, Self, TypeVar, get_args, get_origin
 
 from steps.common.contract import EXIT_FAILURE, EXIT_USAGE
 from steps.common.log import StepError, StepLogger, redactor
@@ -53,11 +53,6 @@ class Option:
         """How every error names this option: `--flag (env VAR, parameter name)`."""
         where = f"env {self.env}" + (f", parameter {self.param}" if self.param else "")
         return f"{self.long_flag} ({where})"
-
-
-def option_label(options: Sequence[Option], dest: str) -> str:
-    """The label of the option `dest` in `options` (the dest itself when there is none)."""
-    return next((option.label for option in options if option.dest == dest), dest)
 
 
 def parse_bool(value: str | None, *, field: str) -> bool:
@@ -149,10 +144,18 @@ def parse_options(
     return values
 
 
+# The option names of one step: a `Literal[...]` of its table's dests, so `opts.label("contxt")` is a mypy error.
+OptionName = TypeVar("OptionName", bound=str)
+
+
 @dataclass(frozen=True)
-class StepOptions:
+class StepOptions(Generic[OptionName]):
     """Base of every step's typed options: one frozen dataclass per step whose fields are exactly the `dest`s of
     its option table (`OPTIONS`), so a mistyped option name is a mypy error, not a KeyError at run time.
+
+    A step declares its option names once more as a `Literal` and subclasses `StepOptions[ThatLiteral]`: then
+    `label()` and `option()` take only those names (mypy checks the string), and `check_table()` (run by the tests)
+    proves that the table, the fields and the Literal list the same names.
 
     A text option is a `str` (an absent value is ""); a `flag_only` option is a `bool`. The table stays the single
     source for flags, env vars, defaults and the template's parameters; the dataclass only gives its values types.
@@ -161,14 +164,26 @@ class StepOptions:
     OPTIONS: ClassVar[Sequence[Option]] = ()
 
     @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The names of the `Literal` this class was parameterised with (empty when it was not)."""
+        for klass in cls.__mro__:
+            for base in getattr(klass, "__orig_bases__", ()):
+                if get_origin(base) is StepOptions:
+                    return tuple(name for name in get_args(get_args(base)[0]) if isinstance(name, str))
+        return ()
+
+    @classmethod
     def check_table(cls) -> None:
-        """Raise TypeError unless the dataclass fields are exactly the option table's dests (run by the tests)."""
-        declared = [field.name for field in fields(cls)]
-        table = [option.dest for option in cls.OPTIONS]
-        if sorted(declared) != sorted(table):
-            missing = sorted(set(table) - set(declared))
-            extra = sorted(set(declared) - set(table))
-            raise TypeError(f"{cls.__name__} does not match its option table: missing {missing}, extra {extra}")
+        """Raise TypeError unless the dataclass fields and the option-name Literal are exactly the option table's
+        dests (run by the tests)."""
+        table = sorted(option.dest for option in cls.OPTIONS)
+        for what, declared in (("dataclass", [field.name for field in fields(cls)]), ("Literal", cls.option_names())):
+            if sorted(declared) != table:
+                missing = sorted(set(table) - set(declared))
+                extra = sorted(set(declared) - set(table))
+                raise TypeError(
+                    f"{cls.__name__}'s {what} does not match its option table: missing {missing}, extra {extra}"
+                )
 
     @classmethod
     def from_values(cls, values: Mapping[str, str | bool | None]) -> Self:
@@ -193,12 +208,17 @@ class StepOptions:
         return cls.from_values(parse_options(prog, description, cls.OPTIONS, argv, environ))
 
     @classmethod
-    def label(cls, dest: str) -> str:
-        """How errors name the option `dest`: `--flag (env VAR, parameter name)`."""
+    def option(cls, dest: OptionName) -> Option:
+        """The table entry of the option `dest` (its default, env var, flags)."""
         for option in cls.OPTIONS:
             if option.dest == dest:
-                return option.label
+                return option
         raise KeyError(f"{cls.__name__} has no option {dest!r}")
+
+    @classmethod
+    def label(cls, dest: OptionName) -> str:
+        """How errors name the option `dest`: `--flag (env VAR, parameter name)`."""
+        return cls.option(dest).label
 
 
 class Terminated(BaseException):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -40,11 +39,18 @@ from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit
 
 from steps.common import contract
-from steps.common.cli import Option, parse_bool
+from steps.common.cli import parse_bool
 from steps.common.log import StepLogger, fail, redactor
 from steps.generate_workload import safefs
 from steps.generate_workload.apiclient import ApiClient, Response, describe
-from steps.generate_workload.options import API_MODE_AUTO, API_MODE_OFF, API_MODES, OPTIONS, effective_api_mode
+from steps.generate_workload.options import (
+    API_MODE_AUTO,
+    API_MODE_OFF,
+    API_MODES,
+    GenerateWorkloadOptionName,
+    GenerateWorkloadOptions,
+    effective_api_mode,
+)
 
 ANNOTATION_WORKLOAD = "openchoreo.dev/workload"
 ANNOTATION_FROM_SOURCE = "openchoreo.dev/workload-from-source"
@@ -57,14 +63,14 @@ SECRET_FILE_MAX_BYTES = 64 * 1024
 CA_BUNDLE_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_PROFILE = "openchoreo-1.x"
 
-_OPTIONS_BY_DEST: dict[str, Option] = {option.dest: option for option in OPTIONS}
-# Options added by this module; a caller built on an older option table gets their env var or default.
-_FALLBACK_ENV = {"api_retry_backoff": ("API_RETRY_BACKOFF_SECONDS", "1"), "api_timeout": ("API_TIMEOUT_SECONDS", "30")}
 
-
-def option_name(dest: str) -> str:
+def option_name(dest: GenerateWorkloadOptionName) -> str:
     """`--flag (env VAR, parameter name)` for an option, as every error message names it."""
-    return _OPTIONS_BY_DEST[dest].label
+    return GenerateWorkloadOptions.label(dest)
+
+
+def _default(dest: GenerateWorkloadOptionName) -> str:
+    return GenerateWorkloadOptions.option(dest).default or ""
 
 
 @dataclass(frozen=True)
@@ -91,28 +97,16 @@ class ApiSettings:
     legacy_token: str = field(default="", repr=False)
 
 
-def _text(options: Mapping[str, str | bool | None], dest: str) -> str:
-    value = options.get(dest)
-    if value is None and dest in _FALLBACK_ENV:
-        env, default = _FALLBACK_ENV[dest]
-        value = os.environ.get(env) or default
-    if value is None:
-        value = _OPTIONS_BY_DEST[dest].default
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return (value or "").strip()
+def _or_default(value: str, dest: GenerateWorkloadOptionName) -> str:
+    """The option's text, or its table default when it is empty (as `parse_options` reads an empty value)."""
+    return value.strip() or _default(dest)
 
 
-def _explicit(options: Mapping[str, str | bool | None], dest: str) -> bool:
-    """True when a file option points somewhere else than its (optional) default mount."""
-    return _text(options, dest) not in ("", _OPTIONS_BY_DEST[dest].default)
-
-
-def _url(options: Mapping[str, str | bool | None], dest: str, mode: str) -> str:
-    value = _text(options, dest)
+def _url(opts: GenerateWorkloadOptions, value: str, dest: GenerateWorkloadOptionName, mode: str) -> str:
+    value = value.strip()
     if not value:
         fail(
-            f"{option_name(dest)} is required when --api-mode={mode}{_mode_origin(options)}; "
+            f"{option_name(dest)} is required when --api-mode={mode}{_mode_origin(opts)}; "
             f"set {option_name('api_mode')} to off to write the CR without applying it (api-mode=off)",
             contract.EXIT_USAGE,
         )
@@ -124,18 +118,18 @@ def _url(options: Mapping[str, str | bool | None], dest: str, mode: str) -> str:
     return value.rstrip("/")
 
 
-def _number(options: Mapping[str, str | bool | None], dest: str, low: float, high: float, *, integer: bool) -> float:
-    raw = _text(options, dest)
+def _number(value: str, dest: GenerateWorkloadOptionName, low: float, high: float, *, integer: bool) -> float:
+    raw = _or_default(value, dest)
     try:
-        value = int(raw) if integer else float(raw)
+        number = int(raw) if integer else float(raw)
     except ValueError:
         fail(f"{option_name(dest)}: expected a number, got {raw!r}", contract.EXIT_USAGE)
-    if not low <= value <= high:
+    if not low <= number <= high:
         fail(f"{option_name(dest)}: expected {low:g}..{high:g}, got {raw!r}", contract.EXIT_USAGE)
-    return value
+    return number
 
 
-def _read_secret_file(path: Path, dest: str) -> str:
+def _read_secret_file(path: Path, dest: GenerateWorkloadOptionName) -> str:
     try:
         value = safefs.read_regular(path, SECRET_FILE_MAX_BYTES).decode("utf-8").strip()
     except OSError as error:
@@ -148,35 +142,34 @@ def _read_secret_file(path: Path, dest: str) -> str:
     return value
 
 
-def resolve_mode(options: Mapping[str, str | bool | None]) -> str:
+def resolve_mode(opts: GenerateWorkloadOptions) -> str:
     """The effective API mode: `auto` follows the profile (workloads on openchoreo-1.x, off on openchoreo-0.17)."""
-    mode = effective_api_mode(_text(options, "api_mode"), _profile(options))
+    mode = effective_api_mode(opts.api_mode, _profile(opts))
     if mode is None:
-        given = _text(options, "api_mode").lower()
+        given = opts.api_mode.strip().lower()
         fail(f"{option_name('api_mode')}: expected one of {', '.join(API_MODES)}, got {given!r}", contract.EXIT_USAGE)
     return mode
 
 
-def _profile(options: Mapping[str, str | bool | None]) -> str:
-    value = options.get("profile")
-    return value if isinstance(value, str) and value else DEFAULT_PROFILE
+def _profile(opts: GenerateWorkloadOptions) -> str:
+    return opts.profile or DEFAULT_PROFILE
 
 
-def _mode_origin(options: Mapping[str, str | bool | None]) -> str:
+def _mode_origin(opts: GenerateWorkloadOptions) -> str:
     """` (api-mode=auto on openchoreo-1.x)` when the mode was not given explicitly."""
-    given = _text(options, "api_mode").lower() or API_MODE_AUTO
-    return f" (api-mode=auto on {_profile(options)})" if given == API_MODE_AUTO else ""
+    given = opts.api_mode.strip().lower() or API_MODE_AUTO
+    return f" (api-mode=auto on {_profile(opts)})" if given == API_MODE_AUTO else ""
 
 
-def _optional_file(options: Mapping[str, str | bool | None], dest: str, missing: str = "does not exist") -> Path | None:
+def _optional_file(value: str, dest: GenerateWorkloadOptionName, missing: str = "does not exist") -> Path | None:
     """A file option that defaults to a path in an optional Secret mount: None when the default is absent; an
-    explicit path must exist. Exit 2 naming the option for a path that is unusable (not a regular file, a name
-    too long, a component that is a file)."""
-    path = Path(_text(options, dest) or str(_OPTIONS_BY_DEST[dest].default))
+    explicit path (anything but "" and the default) must exist. Exit 2 naming the option for a path that is
+    unusable (not a regular file, a name too long, a component that is a file)."""
+    path = Path(_or_default(value, dest))
     try:
         safefs.regular_file_size(path)
     except FileNotFoundError:
-        if _explicit(options, dest):
+        if value.strip() not in ("", _default(dest)):
             fail(f"{option_name(dest)}: {path} {missing}", contract.EXIT_USAGE)
         return None
     except OSError as error:
@@ -203,39 +196,37 @@ def _check_ca_bundle(path: Path) -> None:
         )
 
 
-def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogger | None = None) -> ApiSettings | None:
+def validate_api_options(opts: GenerateWorkloadOptions, log: StepLogger | None = None) -> ApiSettings | None:
     """Check the API options before any work is done. None when nothing is sent (api-mode off, or auto on 0.17).
 
     Reads the client secret / legacy token (registering them with the redactor) so that a missing Secret
     fails the step before the CR is even built. Errors name the option and its env var; exit code 2.
     """
-    mode = resolve_mode(options)
+    mode = resolve_mode(opts)
     if mode == API_MODE_OFF:
         return None
 
-    server_url = _url(options, "api_server_url", mode)
-    tls_verify = parse_bool(_text(options, "api_tls_verify"), field=option_name("api_tls_verify"))
-    ca_bundle = _optional_file(options, "ca_bundle", "does not exist or is not a file")
+    server_url = _url(opts, opts.api_server_url, "api_server_url", mode)
+    tls_verify = parse_bool(_or_default(opts.api_tls_verify, "api_tls_verify"), field=option_name("api_tls_verify"))
+    ca_bundle = _optional_file(opts.ca_bundle, "ca_bundle", "does not exist or is not a file")
     if ca_bundle is not None and tls_verify:
         _check_ca_bundle(ca_bundle)
     common: dict[str, Any] = {
         "mode": mode,
         "server_url": server_url,
-        "api_host_header": _text(options, "api_host_header") or None,
+        "api_host_header": opts.api_host_header.strip() or None,
         "tls_verify": tls_verify,
         "ca_bundle": ca_bundle,
-        "retries": int(_number(options, "api_retries", 1, MAX_RETRIES, integer=True)),
-        "backoff_seconds": _number(options, "api_retry_backoff", 0, MAX_BACKOFF_SECONDS, integer=False),
-        "timeout_seconds": _number(options, "api_timeout", 0.1, 3600, integer=False),
-        "run_name": _text(options, "run_name") or None,
+        "retries": int(_number(opts.api_retries, "api_retries", 1, MAX_RETRIES, integer=True)),
+        "backoff_seconds": _number(opts.api_retry_backoff, "api_retry_backoff", 0, MAX_BACKOFF_SECONDS, integer=False),
+        "timeout_seconds": _number(opts.api_timeout, "api_timeout", 0.1, 3600, integer=False),
+        "run_name": opts.run_name.strip() or None,
     }
     if log is not None and not tls_verify:
         log.warning(f"TLS verification is off ({option_name('api_tls_verify')}=false)")
 
     if mode == "legacy":
-        token_path = _optional_file(options, "token_file") or Path(
-            _text(options, "token_file") or str(_OPTIONS_BY_DEST["token_file"].default)
-        )
+        token_path = _optional_file(opts.token_file, "token_file") or Path(_or_default(opts.token_file, "token_file"))
         if not token_path.is_file():
             fail(
                 f"{option_name('token_file')}: {token_path} does not exist; "
@@ -244,22 +235,20 @@ def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogg
             )
         return ApiSettings(**common, token_file=token_path, legacy_token=_read_secret_file(token_path, "token_file"))
 
-    token_url = _url(options, "oauth_token_url", mode)
-    client_id = _text(options, "oauth_client_id")
+    token_url = _url(opts, opts.oauth_token_url, "oauth_token_url", mode)
+    client_id = opts.oauth_client_id.strip()
     if not client_id:
         fail(f"{option_name('oauth_client_id')} is required when --api-mode={mode}", contract.EXIT_USAGE)
-    default_secret_path = Path(
-        _text(options, "oauth_client_secret_file") or str(_OPTIONS_BY_DEST["oauth_client_secret_file"].default)
-    )
-    inline_secret = options.get("oauth_client_secret")
-    if isinstance(inline_secret, str):
+    default_secret_path = Path(_or_default(opts.oauth_client_secret_file, "oauth_client_secret_file"))
+    inline_secret = opts.oauth_client_secret
+    if inline_secret:
         redactor.add(inline_secret)
         redactor.add_basic_auth(client_id, inline_secret)
-    secret_path = _optional_file(options, "oauth_client_secret_file")
+    secret_path = _optional_file(opts.oauth_client_secret_file, "oauth_client_secret_file")
     if secret_path is not None:
         client_secret = _read_secret_file(secret_path, "oauth_client_secret_file")
         redactor.add_basic_auth(client_id, client_secret)
-    elif isinstance(inline_secret, str) and inline_secret.strip():
+    elif inline_secret.strip():
         client_secret = inline_secret.strip()
     else:
         fail(
@@ -271,9 +260,9 @@ def validate_api_options(options: Mapping[str, str | bool | None], log: StepLogg
     return ApiSettings(
         **common,
         oauth_token_url=token_url,
-        oauth_host_header=_text(options, "oauth_host_header") or None,
+        oauth_host_header=opts.oauth_host_header.strip() or None,
         oauth_client_id=client_id,
-        oauth_scope=_text(options, "oauth_scope") or None,
+        oauth_scope=opts.oauth_scope.strip() or None,
         client_secret=client_secret,
     )
 
@@ -282,24 +271,24 @@ def publish(
     workload: Mapping[str, Any],
     *,
     from_source: bool,
-    options: Mapping[str, str | bool | None],
+    opts: GenerateWorkloadOptions,
     log: StepLogger,
     settings: ApiSettings | None = None,
 ) -> str | None:
-    """Send the validated Workload CR to the API server as `options["api_mode"]` says (`settings` when the
-    caller validated the options already). Returns what happened (`Workload … created`, `… replaced`, `… image
+    """Send the validated Workload CR to the API server as `opts.api_mode` says (`settings` when the caller
+    validated the options already). Returns what happened (`Workload … created`, `… replaced`, `… image
     updated`, `… upserted through the legacy route`); None when nothing is sent.
 
     Raises StepError: exit 2 for bad options, 1 for a rejected request, 75 (EXIT_TRANSIENT) when connection
     errors or 5xx responses outlast the retries.
     """
     if settings is None:
-        settings = validate_api_options(options, log)
+        settings = validate_api_options(opts, log)
     if settings is None:
         return None
     namespace = _required_text(workload, ("metadata", "namespace"))
     _required_text(workload, ("metadata", "name"))
-    profile = _text(options, "profile") if "profile" in options else ""
+    profile = opts.profile.strip()
     expected_profile = "openchoreo-0.17" if settings.mode == "legacy" else "openchoreo-1.x"
     if profile and profile != expected_profile:
         log.warning(f"--api-mode={settings.mode} targets OpenChoreo {expected_profile} but --profile={profile}")
@@ -313,7 +302,7 @@ def publish(
         log=log,
     ) as client:
         if settings.mode == "legacy":
-            return _publish_legacy(client, settings, workload=workload, namespace=namespace, options=options, log=log)
+            return _publish_legacy(client, settings, workload=workload, namespace=namespace, opts=opts, log=log)
         return _publish_workloads(
             client, settings, workload=workload, namespace=namespace, from_source=from_source, log=log
         )
@@ -559,7 +548,7 @@ def _publish_legacy(
     *,
     workload: Mapping[str, Any],
     namespace: str,
-    options: Mapping[str, str | bool | None],
+    opts: GenerateWorkloadOptions,
     log: StepLogger,
 ) -> str:
     spec = workload.get("spec")
@@ -567,8 +556,8 @@ def _publish_legacy(
         fail("workload CR: spec is missing")
     owner_value = spec.get("owner")
     owner: Mapping[str, Any] = owner_value if isinstance(owner_value, Mapping) else {}
-    project = owner.get("projectName") or _text(options, "project")
-    component = owner.get("componentName") or _text(options, "component")
+    project = owner.get("projectName") or opts.project.strip()
+    component = owner.get("componentName") or opts.component.strip()
     if not project or not component:
         fail("workload CR: spec.owner.projectName and spec.owner.componentName are required for --api-mode=legacy")
     assert settings.token_file is not None

@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -116,7 +116,6 @@ class _Deadline:
 def _deadline_backend(deadline: _Deadline) -> Any:
     """An httpcore network backend whose every socket operation waits at most until the deadline."""
     import httpcore
-    from httpcore._backends.sync import SyncBackend
 
     def left(timeout: float | None, timeout_error: type[Exception]) -> float | None:
         # A deadline that has already passed is raised here, outside httpcore's own exception mapping: raise the
@@ -155,7 +154,7 @@ def _deadline_backend(deadline: _Deadline) -> Any:
 
     class Backend(httpcore.NetworkBackend):
         def __init__(self) -> None:
-            self._inner = SyncBackend()
+            self._inner = httpcore.SyncBackend()
 
         def connect_tcp(
             self,
@@ -189,7 +188,6 @@ def _handshake(
 ) -> Any:
     """The TLS handshake step by step, so a server that trickles it is cut off at the deadline too."""
     import httpcore
-    from httpcore._backends.sync import SyncStream
 
     try:
         tls = context.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
@@ -213,7 +211,118 @@ def _handshake(
         if isinstance(error, ssl.SSLError):
             raise httpcore.ConnectError(error) from error
         raise httpcore.ConnectError(str(error)) from error
-    return SyncStream(tls)
+    tls.settimeout(None)
+    return _tls_stream(tls)
+
+
+def _tls_stream(tls: ssl.SSLSocket) -> Any:
+    """An httpcore stream over a socket whose TLS handshake is done (httpcore's own one is private)."""
+    import httpcore
+
+    def mapped(timeout_error: type[Exception], other_error: type[Exception]) -> Callable[[OSError], Exception]:
+        return lambda error: (timeout_error if isinstance(error, socket.timeout) else other_error)(str(error))
+
+    as_read_error = mapped(httpcore.ReadTimeout, httpcore.ReadError)
+    as_write_error = mapped(httpcore.WriteTimeout, httpcore.WriteError)
+
+    class TlsStream(httpcore.NetworkStream):
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            try:
+                tls.settimeout(timeout)
+                return tls.recv(max_bytes)
+            except OSError as error:
+                raise as_read_error(error) from error
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            try:
+                tls.settimeout(timeout)
+                tls.sendall(buffer)
+            except OSError as error:
+                raise as_write_error(error) from error
+
+        def close(self) -> None:
+            tls.close()
+
+        def start_tls(
+            self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+        ) -> Any:
+            raise httpcore.ConnectError("TLS inside TLS (an HTTPS proxy) is not supported")
+
+        def get_extra_info(self, info: str) -> Any:
+            if info == "is_readable":  # an idle pooled connection the server closed or wrote to: not reusable
+                return _wait(tls, 0, read=True)
+            return {
+                "ssl_object": tls,
+                "socket": tls,
+                "client_addr": tls.getsockname(),
+                "server_addr": tls.getpeername(),
+            }.get(info)
+
+    return TlsStream()
+
+
+def _deadline_transport(verify: ssl.SSLContext | bool, deadline: _Deadline) -> Any:
+    """An httpx transport (the public `httpx.BaseTransport` interface) over an httpcore connection pool whose
+    network backend enforces the deadline (httpx.HTTPTransport has no public way to choose the backend)."""
+    import httpcore
+    import httpx
+
+    core_errors = (
+        httpcore.NetworkError,
+        httpcore.TimeoutException,
+        httpcore.ProtocolError,
+        httpcore.ProxyError,
+        httpcore.UnsupportedProtocol,
+    )
+
+    def as_httpx_error(error: Exception) -> Exception:
+        # httpx names each of httpcore's transport errors the same: ReadTimeout -> httpx.ReadTimeout, ...
+        kind = getattr(httpx, type(error).__name__, httpx.TransportError)
+        return kind(str(error)) if isinstance(kind, type) and issubclass(kind, httpx.TransportError) else error
+
+    pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(verify=verify),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=_deadline_backend(deadline),
+    )
+
+    class Body(httpx.SyncByteStream):
+        def __init__(self, response: httpcore.Response) -> None:
+            self._response = response
+
+        def __iter__(self) -> Iterator[bytes]:
+            try:
+                yield from self._response.iter_stream()
+            except core_errors as error:
+                raise as_httpx_error(error) from error
+
+        def close(self) -> None:
+            self._response.close()
+
+    class Transport(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            url = request.url
+            core_request = httpcore.Request(
+                method=request.method,
+                url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path),
+                headers=request.headers.raw,
+                content=request.stream,
+                extensions=request.extensions,
+            )
+            try:
+                response = pool.handle_request(core_request)
+            except core_errors as error:
+                raise as_httpx_error(error) from error
+            return httpx.Response(
+                response.status, headers=response.headers, stream=Body(response), extensions=response.extensions
+            )
+
+        def close(self) -> None:
+            pool.close()
+
+    return Transport()
 
 
 def _wait(sock: socket.socket, seconds: float | None, *, read: bool) -> bool:
@@ -260,9 +369,8 @@ class ApiClient:
                     fail(f"--ca-bundle (env API_CA_BUNDLE): cannot load {ca_bundle}: {error}")
         self._timeout = timeout_seconds
         self._deadline = _Deadline()
-        transport = httpx.HTTPTransport(verify=verify)
         # httpx has per-operation timeouts only; the deadline is enforced on each socket operation below it.
-        transport._pool._network_backend = _deadline_backend(self._deadline)
+        transport = _deadline_transport(verify, self._deadline)
         self._client = httpx.Client(transport=transport, timeout=timeout_seconds, follow_redirects=False)
 
     def __enter__(self) -> ApiClient:

@@ -27,6 +27,7 @@ from steps.generate_workload.options import (
     API_MODE_OFF,
     API_MODES,
     OPTIONS,
+    GenerateWorkloadOptionName,
     GenerateWorkloadOptions,
     effective_api_mode,
 )
@@ -171,7 +172,7 @@ def _max_bytes(opts: GenerateWorkloadOptions) -> int:
     return value
 
 
-def _probe_error(dest: str, shown: str, error: OSError | ValueError) -> StepError:
+def _probe_error(dest: GenerateWorkloadOptionName, shown: str, error: OSError | ValueError) -> StepError:
     """A path given through an option that the kernel refuses (a name too long, a component that is a file, a
     loop): exit 2 naming the option."""
     detail = safefs.reason(error) if isinstance(error, OSError) else "the path contains a NUL character"
@@ -375,9 +376,7 @@ def _check_output(output: str, descriptor: Path | None) -> None:
         raise StepError(f"--output-path: {output} is the descriptor itself; refusing to overwrite it", EXIT_USAGE)
 
 
-def _api_settings(
-    opts: GenerateWorkloadOptions, options: Options, profile: Profile, log: StepLogger
-) -> tuple[str, ApiSettings | None]:
+def _api_settings(opts: GenerateWorkloadOptions, profile: Profile, log: StepLogger) -> tuple[str, ApiSettings | None]:
     """(effective API mode, validated API settings or None). Checked before any work: a missing URL or Secret
     fails at once (exit 2), and `api` (and so the HTTP client) is imported only when something is sent."""
     mode = effective_api_mode(opts.api_mode, profile.name)
@@ -390,7 +389,7 @@ def _api_settings(
         return mode, None
     from steps.generate_workload import api
 
-    return mode, api.validate_api_options(options, log)
+    return mode, api.validate_api_options(opts, log)
 
 
 def _no_delivery(mode_given: str, profile: Profile, where: str, log: StepLogger) -> str:
@@ -405,14 +404,14 @@ def _no_delivery(mode_given: str, profile: Profile, where: str, log: StepLogger)
 
 
 def run(options: Options, log: StepLogger) -> int:
-    """Run the step on the parsed options (`api` validates its own options from the same mapping)."""
+    """Run the step on the parsed options."""
     opts = GenerateWorkloadOptions.from_values(options)
     output = opts.output or contract.WORKLOAD_CR_FILE
     descriptor: Path | None = None
     try:
         check_output_path(output)
         profile = _profile(opts)
-        _mode, settings = _api_settings(opts, options, profile, log)
+        _mode, settings = _api_settings(opts, profile, log)
         built = build(opts, log)
         descriptor = built.descriptor
         _check_output(output, built.descriptor)
@@ -423,7 +422,7 @@ def run(options: Options, log: StepLogger) -> int:
             # A run killed during the API call must not leave an earlier run's CR behind.
             remove_stale_output(output, log, descriptor=descriptor)
             delivery = api.publish(
-                built.cr, from_source=built.descriptor is not None, options=options, log=log, settings=settings
+                built.cr, from_source=built.descriptor is not None, opts=opts, log=log, settings=settings
             )
         else:
             delivery = _no_delivery(opts.api_mode.strip().lower(), profile, where, log)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from steps.common import contract
 from steps.common.cli import Option, StepOptions
@@ -207,8 +207,39 @@ OPTIONS: list[Option] = [
 ]
 
 
+# The option names, checked by mypy where a name is passed as text (`GenerateWorkloadOptions.label("...")`).
+GenerateWorkloadOptionName = Literal[
+    "image",
+    "namespace",
+    "project",
+    "component",
+    "app_path",
+    "source_dir",
+    "descriptor",
+    "output",
+    "profile",
+    "max_bytes",
+    "api_mode",
+    "api_server_url",
+    "api_host_header",
+    "oauth_token_url",
+    "oauth_host_header",
+    "oauth_client_id",
+    "oauth_scope",
+    "oauth_client_secret_file",
+    "oauth_client_secret",
+    "token_file",
+    "run_name",
+    "ca_bundle",
+    "api_tls_verify",
+    "api_retries",
+    "api_retry_backoff",
+    "api_timeout",
+]
+
+
 @dataclass(frozen=True)
-class GenerateWorkloadOptions(StepOptions):
+class GenerateWorkloadOptions(StepOptions[GenerateWorkloadOptionName]):
     """The generate-workload-cr options, typed (fields = the dests of `OPTIONS`)."""
 
     OPTIONS: ClassVar[Sequence[Option]] = OPTIONS

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from steps.common import contract
 from steps.common.cli import Option, StepOptions, parse_bool, run_step
@@ -51,8 +51,24 @@ OPTIONS: list[Option] = [
 ]
 
 
+# The option names, checked by mypy where a name is passed as text (`PrepareOptions.label("...")`).
+PrepareOptionName = Literal[
+    "app_path",
+    "build_env",
+    "run_image",
+    "output_image",
+    "layout_dir",
+    "platform_dir",
+    "source_dir",
+    "archive",
+    "tls_verify",
+    "retries",
+    "auth_file",
+]
+
+
 @dataclass(frozen=True)
-class PrepareOptions(StepOptions):
+class PrepareOptions(StepOptions[PrepareOptionName]):
     """The buildpacks prepare options, typed (fields = the dests of `OPTIONS`)."""
 
     OPTIONS: ClassVar[Sequence[Option]] = OPTIONS

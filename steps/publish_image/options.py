@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from steps.common import contract
 from steps.common.cli import Option, StepOptions
@@ -74,8 +74,24 @@ OPTIONS: list[Option] = [
 ]
 
 
+# The option names, checked by mypy where a name is passed as text (`PublishOptions.label("...")`).
+PublishOptionName = Literal[
+    "registry",
+    "image_name",
+    "image_tag",
+    "git_revision",
+    "tls_verify",
+    "retries",
+    "archive",
+    "auth_file",
+    "ca_dir",
+    "retry_delay",
+    "timeout",
+]
+
+
 @dataclass(frozen=True)
-class PublishOptions(StepOptions):
+class PublishOptions(StepOptions[PublishOptionName]):
     """The publish-image options, typed (fields = the dests of `OPTIONS`)."""
 
     OPTIONS: ClassVar[Sequence[Option]] = OPTIONS

@@ -11,7 +11,7 @@ from hera.workflows import models as m
 
 from hera_workflows.pack import blocks as c
 from hera_workflows.pack.settings import Settings
-from steps.build.options import CACHE_PUSH_SECRET_DIR, OPTIONS, PULL_SECRET_DIR
+from steps.build.options import OPTIONS
 from steps.common import contract
 
 DESCRIPTION = (
@@ -22,8 +22,6 @@ DESCRIPTION = (
     "(`registry-pull-secret`) and, opted into separately, a Secret that may push the layer cache "
     "(`cache-push-secret`). The caller provides the `workspace` volume (PVC), mounted at /mnt/vol."
 )
-PARAM_PULL_SECRET = "registry-pull-secret"
-PARAM_CACHE_PUSH_SECRET = "cache-push-secret"
 
 STORAGE_VOLUME = "buildah-storage"
 STORAGE_DIR = next(o.default for o in OPTIONS if o.dest == "storage_dir") or "/var/lib/containers/storage"
@@ -31,31 +29,9 @@ STORAGE_DIR = next(o.default for o in OPTIONS if o.dest == "storage_dir") or "/v
 
 def build_secrets(settings: Settings) -> list[c.SecretMount]:
     """The build runs untrusted RUN steps: read-only pull credentials, an opt-in cache-push Secret, the CA."""
-    return [
-        c.SecretMount(
-            volume="registry-pull-secret",
-            param=PARAM_PULL_SECRET,
-            default=settings.secrets.registry_pull,
-            mount_path=PULL_SECRET_DIR,
-            description="name of an optional dockerconfigjson Secret for private base images and reading the "
-            "layer cache (give it pull rights only: the build runs the repository's RUN steps)",
-        ),
-        c.SecretMount(
-            volume="cache-push-secret",
-            param=PARAM_CACHE_PUSH_SECRET,
-            default=settings.secrets.cache_push,
-            mount_path=CACHE_PUSH_SECRET_DIR,
-            description="name of an optional dockerconfigjson Secret that may push the layer cache (opt in: "
-            "create it only when the cache repository is writable by builds alone)",
-        ),
-        c.SecretMount(
-            volume="registry-ca",
-            param=c.PARAM_REGISTRY_CA_SECRET,
-            default=settings.secrets.registry_ca,
-            mount_path=contract.REGISTRY_CA_DIR,
-            description="name of an optional Secret with CA certificates (*.crt) for the registry",
-        ),
-    ]
+    return c.optional_secrets(
+        settings, c.PARAM_REGISTRY_PULL_SECRET, c.PARAM_CACHE_PUSH_SECRET, c.PARAM_REGISTRY_CA_SECRET
+    )
 
 
 RUN_VOLUME = "run"  # buildah keeps runtime state in /run/containers and /run/libpod

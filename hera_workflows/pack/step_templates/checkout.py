@@ -26,15 +26,7 @@ def step_template(settings: Settings) -> c.StepTemplate:
             inputs=inputs,
             env=[*env, *c.constant_env()],
             outputs=c.output_parameters([contract.OUT_GIT_REVISION, contract.OUT_COMMIT_SHA]),
-            secrets=[
-                c.SecretMount(
-                    volume="git-secret",
-                    param=c.PARAM_GIT_SECRET,
-                    default=settings.secrets.git,
-                    mount_path=contract.GIT_SECRET_DIR,
-                    description="name of an optional Secret with git credentials",
-                )
-            ],
+            secrets=c.optional_secrets(settings, c.PARAM_GIT_SECRET),
         ),
         settings,
     )

@@ -62,24 +62,7 @@ def step_template(settings: Settings) -> c.StepTemplate:
             inputs=inputs,
             env=[*env, *c.constant_env()],
             outputs=outputs,
-            secrets=[
-                c.SecretMount(
-                    volume="api-client-secret",
-                    param=c.PARAM_API_CLIENT_SECRET,
-                    default=settings.secrets.api_client,
-                    mount_path=contract.API_CLIENT_SECRET_DIR,
-                    description="name of an optional Secret with the OAuth2 client secret (key client-secret) "
-                    "or a bearer token (key token)",
-                ),
-                c.SecretMount(
-                    volume="api-ca",
-                    param=c.PARAM_API_CA_SECRET,
-                    default=settings.secrets.api_ca,
-                    mount_path=contract.API_CA_DIR,
-                    description="name of an optional Secret with the CA bundle (key ca.crt) "
-                    "of the API and token endpoints",
-                ),
-            ],
+            secrets=c.optional_secrets(settings, c.PARAM_API_CLIENT_SECRET, c.PARAM_API_CA_SECRET),
         ),
         settings,
     )

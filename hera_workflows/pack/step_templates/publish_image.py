@@ -17,22 +17,7 @@ DESCRIPTION = (
 
 
 def registry_secrets(settings: Settings) -> list[c.SecretMount]:
-    return [
-        c.SecretMount(
-            volume="registry-push-secret",
-            param=c.PARAM_REGISTRY_PUSH_SECRET,
-            default=settings.secrets.registry_push,
-            mount_path=contract.REGISTRY_SECRET_DIR,
-            description="name of an optional Secret (kubernetes.io/dockerconfigjson) with registry credentials",
-        ),
-        c.SecretMount(
-            volume="registry-ca",
-            param=c.PARAM_REGISTRY_CA_SECRET,
-            default=settings.secrets.registry_ca,
-            mount_path=contract.REGISTRY_CA_DIR,
-            description="name of an optional Secret with CA certificates (*.crt) for the registry",
-        ),
-    ]
+    return c.optional_secrets(settings, c.PARAM_REGISTRY_PUSH_SECRET, c.PARAM_REGISTRY_CA_SECRET)
 
 
 def step_template(settings: Settings) -> c.StepTemplate:
