@@ -85,6 +85,8 @@ CASES = [
     Case("cluster-component-type-and-cluster-trait", "jobs"),
     Case("existing-workload-file-and-release-folder", "legacy"),
     Case("explicit-target-environment", "greeter", target_env="staging"),
+    # occ re-writes an existing binding through sigs.k8s.io/yaml: an oracle for our YAML writer on hostile scalars
+    Case("existing-binding-with-hostile-scalars", "cart", descriptor=False, prepare=["hostile-binding"]),
     Case("repository-in-a-subdirectory", "greeter", path_root="gitops", prepare=["move-into-gitops"]),
     Case(
         "missing-component",
@@ -138,11 +140,79 @@ def prepare(root: Path, changes: list[str]) -> None:
             (platform / "traits" / "ingress.yaml").write_text(
                 (platform / "traits" / "ingress.yaml").read_text().split("---\n")[0]
             )
+        elif change == "hostile-binding":
+            path = root / "namespaces" / NAMESPACE / "projects" / PROJECT / "components" / "cart"
+            binding = path / "release-bindings" / "cart-dev.yaml"
+            binding.write_text(binding.read_text() + HOSTILE_VALUES)
         elif change == "disallow-ingress":
             path = platform / "component-types" / "web-service.yaml"
             path.write_text(path.read_text().replace("    - name: ingress\n", "    - name: not-ingress\n"))
         else:
             raise AssertionError(change)
+
+
+HOSTILE_VALUES = "  workloadOverrides:\n" + "".join(
+    f"    {line}\n"
+    for line in [
+        "k10: 1",
+        "k9: 2",
+        "K: upper",
+        "_under: x",
+        "a1b: x",
+        "a01b: y",
+        '"0": zero',
+        '"true": t',
+        "plain: hello world",
+        'quotedYes: "yes"',
+        "bareYes: yes",
+        "bareOn: on",
+        "bareY: y",
+        'quotedNum: "0123"',
+        "octalish: 0o17",
+        "hexish: 0x1F",
+        "ts: 2024-01-02",
+        'tsQuoted: "2024-01-02T10:00:00Z"',
+        'base60: "1:20"',
+        "float1: 1.5",
+        "float2: 1e6",
+        "float3: 0.00001",
+        "float4: 1.0",
+        "float5: 1234567.5",
+        "float6: -2.5e-7",
+        "bigint: 12345678901234567890",
+        "negzero: -0",
+        'empty: ""',
+        "nullv: null",
+        "tilde: ~",
+        "multi: |\n      line one\n      line two",
+        "multiKeep: |+\n      keep\n\n",
+        "multiStrip: |-\n      strip",
+        'indented: "  first\\nsecond\\n"',
+        'leadingSpace: "  lead"',
+        'trailingSpace: "trail  "',
+        'colon: "a: b"',
+        'hash: "a #b"',
+        'dash: "- x"',
+        'star: "*ref"',
+        'bang: "!tag"',
+        'percent: "%x"',
+        'at: "@x"',
+        'brace: "{x}"',
+        'unicode: "h\u00e9llo \u2603"',
+        "longline: " + " ".join(["word"] * 30),
+        "longnospace: " + "x" * 100,
+        'tab: "a\\tb"',
+        'control: "bell\\a"',
+        'list: [1, "2", three, "", null, true]',
+        "nested: {a: [], b: {}}",
+        "backslash: 'C:\\path'",
+        'quote: "it\'s"',
+        "dquote: 'say \"hi\"'",
+        "anchor: &a {x: 1}",
+        "alias: *a",
+        "merged: {<<: *a, y: 2}",
+    ]
+)
 
 
 def occ(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

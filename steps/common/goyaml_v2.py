@@ -114,6 +114,8 @@ def _construct_scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
 
 
 _GoLoader.add_constructor("tag:yaml.org,2002:str", _construct_scalar)
+# `<<` merge keys, which go-yaml v2 resolves too (the only implicit tag kept)
+_GoLoader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
 class GoYamlError(ValueError):
@@ -141,6 +143,25 @@ def jsonify(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 2**63:
         return int(value)
     return value
+
+
+def _float64(value: Any) -> Any:
+    """A number as encoding/json decodes it into interface{} (float64) and encodes it again: integers beyond
+    float64's precision come back as their shortest float64 digits (12345678901234567890 -> 12345678901234567000)."""
+    if isinstance(value, dict):
+        return {k: _float64(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_float64(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+        as_float = float(value)
+        return as_float if abs(as_float) >= 1e21 else int(decimal.Decimal(repr(as_float)))
+    return value
+
+
+def load_go_yaml_float64(text: str) -> list[Any]:
+    """`load_go_yaml` as sigs.k8s.io/yaml.Unmarshal into a map (json.Unmarshal: every number a float64), the way
+    occ re-reads an existing ReleaseBinding file."""
+    return [_float64(document) for document in load_go_yaml(text)]
 
 
 def load_go_yaml(text: str) -> list[Any]:

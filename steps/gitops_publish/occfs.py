@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from steps.common.goyaml_v2 import GoYamlError, dump_go_yaml, load_go_yaml
+from steps.common.goyaml_v2 import GoYamlError, dump_go_yaml, load_go_yaml, load_go_yaml_float64
 from steps.gitops_publish.shapes import ShapeError, convert_struct
 
 API_VERSION = "openchoreo.dev/v1alpha1"
@@ -456,7 +456,7 @@ def _binding(index: RepoIndex, request: Request, result: Plan) -> None:
     if owned:
         path = owned[0].path
         try:
-            documents = load_go_yaml((index.root / path).read_text(encoding="utf-8"))
+            documents = load_go_yaml_float64((index.root / path).read_text(encoding="utf-8"))
         except (GoYamlError, UnicodeDecodeError, OSError) as error:
             raise OccError(f"{path}: failed to parse existing binding file: {error}") from None
         binding = documents[0]
