@@ -393,3 +393,38 @@ def test_pull_request_mode_without_a_token_is_refused_before_cloning(
     assert run.returncode == 2
     assert "needs a forge API token" in run.stderr
     assert http_git.requests == []
+
+
+BRANCH_RACE_HOOK = """#!/bin/sh
+# The first push of the release branch finds another run's push of the same branch landed meanwhile.
+if [ ! -e "$0.done" ]; then
+  touch "$0.done"
+  unset GIT_QUARANTINE_PATH
+  git update-ref refs/heads/release/greeter-2dd7cb40 refs/heads/concurrent
+fi
+exit 0
+"""
+
+
+def test_release_branch_race_is_redone_and_the_pull_request_points_at_our_commit(
+    tmp_path: Path, gitops: Path, http_git: HttpGitServer, forge: ForgeServer
+) -> None:
+    bare = gitops / "gitops.git"
+    work = tmp_path / "other"
+    git("clone", "--quiet", str(bare), str(work))
+    (work / "OTHER-RUN.md").write_text("another run of the same commit\n")
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "other run", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:refs/heads/concurrent", cwd=work)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text(BRANCH_RACE_HOOK)
+    hook.chmod(0o755)
+    secret = write_secret(tmp_path / "secret", username=USER, password=PASSWORD, token=TOKEN)
+    run = publish(tmp_path, secret, **http_params(http_git, forge, tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert "lost a race" in run.stderr and "(attempt 2)" in run.stderr
+    tip = refs(bare)[f"refs/heads/{BRANCH}"]
+    assert run.outputs()["gitops-commit"] == tip
+    assert git("--git-dir", str(bare), "rev-parse", f"{tip}^") == refs(bare)["refs/heads/main"]
+    [pull] = forge.pulls
+    assert pull.head_sha == tip
