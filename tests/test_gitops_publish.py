@@ -14,10 +14,11 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from testkit.forge import ForgeServer
+from testkit.forge import ForgeServer, PullRecord
 from testkit.gitserver import HttpGitServer, SshGitServer, bare_repo_with_tree, clean_git_env, git, ssh_keygen
 from testkit.paths import ROOT
 
@@ -428,3 +429,48 @@ def test_release_branch_race_is_redone_and_the_pull_request_points_at_our_commit
     assert git("--git-dir", str(bare), "rev-parse", f"{tip}^") == refs(bare)["refs/heads/main"]
     [pull] = forge.pulls
     assert pull.head_sha == tip
+
+
+class RacingForge(ForgeServer):
+    """Another run opens the pull request right after our first list (the list answers empty once)."""
+
+    raced = False
+
+    def handle(self, method: str, raw_path: str, headers: Any, body: Any) -> tuple[int, Any]:
+        if method == "GET" and not self.raced:
+            self.raced = True
+            kind = "github" if raw_path.startswith("/github/") else "gitlab"
+            self.pulls.append(PullRecord(kind, "acme/gitops", 1, BRANCH, "main", "other", "", "0" * 40))
+            return 200, []
+        return super().handle(method, raw_path, headers, body)
+
+
+@pytest.mark.parametrize("forge_kind", ["github", "gitlab"])
+def test_pull_request_create_race_updates_the_open_one(tmp_path: Path, gitops: Path, forge_kind: str) -> None:
+    from steps.common.log import StepLogger
+    from steps.gitops_publish import forge as forges
+
+    bare = gitops / "gitops.git"
+    git("--git-dir", str(bare), "update-ref", f"refs/heads/{BRANCH}", "refs/heads/main")  # the pushed branch
+    with RacingForge(gitops, TOKEN) as server:
+        request = forges.ForgeRequest(
+            forge=forge_kind,
+            api_url=server.github_api if forge_kind == "github" else server.gitlab_api,
+            project="acme/gitops",
+            token=TOKEN,
+            head=BRANCH,
+            base="main",
+            title="Release greeter (2dd7cb40)",
+            body="body",
+        )
+        pull = forges.Forge(request, StepLogger("test")).upsert()
+        assert not pull.created and pull.number == 1
+        assert [p.title for p in server.pulls] == ["Release greeter (2dd7cb40)"]
+        assert server.pulls[0].updates == 1
+        if forge_kind == "github":
+            assert [(m, s) for m, _, s in server.requests] == [
+                ("GET", 200),
+                ("POST", 422),
+                ("GET", 200),
+                ("PATCH", 200),
+            ]

@@ -31,6 +31,14 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 TIMEOUT_SECONDS = 30
 
 
+class ForgeHTTPError(StepError):
+    """The forge answered with an HTTP error status."""
+
+    def __init__(self, message: str, status: int, exit_code: int) -> None:
+        super().__init__(message, exit_code)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class PullRequest:
     url: str
@@ -95,7 +103,7 @@ class Forge:
         except ValueError:
             raise StepError(f"{request.forge} API {method} {path}: the response is not JSON") from None
 
-    def _http_error(self, method: str, path: str, status: int, detail: str) -> StepError:
+    def _http_error(self, method: str, path: str, status: int, detail: str) -> ForgeHTTPError:
         forge = self.request.forge
         hint = ""
         if status == 401:
@@ -105,7 +113,9 @@ class Forge:
         elif status == 404:
             hint = f" hint: check the forge project {self.request.project!r} and the API URL {self.request.api_url}."
         code = EXIT_TRANSIENT if status in (429, 502, 503, 504) else 1
-        return StepError(redactor(f"{forge} API {method} {path}: HTTP {status}: {detail[:500]}{hint}"), code)
+        return ForgeHTTPError(
+            redactor(f"{forge} API {method} {path}: HTTP {status}: {detail[:500]}{hint}"), status, code
+        )
 
     # ------------------------------------------------------------------------------------------------ GitHub
 
@@ -153,9 +163,16 @@ class Forge:
         return PullRequest(str(created["web_url"]), int(created["iid"]), created=True)
 
     def upsert(self) -> PullRequest:
-        """The open pull request from head to base, created or updated (title and body)."""
+        """The open pull request from head to base, created or updated (title and body). A create that loses a
+        race with another run (GitHub 422, GitLab 409: one is open already) is answered by updating that one."""
         try:
-            return self._github() if self.request.forge == "github" else self._gitlab()
+            try:
+                return self._github() if self.request.forge == "github" else self._gitlab()
+            except ForgeHTTPError as error:
+                if error.status not in (409, 422):
+                    raise
+                self.log.warning(f"creating the pull request lost a race ({error.status}): updating the open one")
+                return self._github() if self.request.forge == "github" else self._gitlab()
         except (KeyError, TypeError, ValueError) as error:
             raise StepError(
                 f"{self.request.forge} API: unexpected response ({type(error).__name__}: {error})"
