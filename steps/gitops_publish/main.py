@@ -151,8 +151,6 @@ def _read_cr(path_text: str) -> dict[str, Any]:
 
 def parse_inputs(opts: GitopsPublishOptions, git_env: dict[str, str], cwd: Path) -> Inputs:
     repo = parse_repo_url(opts.repo, label("repo"))
-    if repo.transport == "file":
-        pass  # tests and mirrors; no credentials are sent
     mode = opts.mode.strip()
     if mode not in MODES:
         raise bad("mode", f"expected one of {', '.join(MODES)}, got {opts.mode!r}")
@@ -275,6 +273,7 @@ class Publisher:
         self.git = git
         self.workdir = workdir
         self.log = log
+        self.base_sha = ""  # the base branch's tip the current attempt builds on
 
     def _run(self, *args: str, what: str) -> str:
         return self.git.run(*args, cwd=self.workdir, what=what).stdout.strip()
@@ -405,8 +404,6 @@ class Publisher:
             else f"the server refused the push of {inputs.push_branch}: check the Secret's write access"
         )
         raise Git.failure(f"git push to {inputs.push_branch}", result, hint)
-
-    base_sha = ""
 
     def run(self) -> Outcome:
         inputs = self.inputs
