@@ -14,6 +14,8 @@ Documented differences (README "GitOps delivery"; each has a case below that pin
   the file, so a re-run updates the same release, branch and pull request.
 - The latest release already has the same spec: occ writes no release and then fails to bind the name it was given
   ("not found"); we bind the existing release.
+- Without --descriptor occ keeps an existing Workload and swaps its image; we write the CR generate-workload-cr made.
+- release-config.yaml (occ's output directories) is refused with a clear error: not supported yet.
 """
 
 from __future__ import annotations
@@ -356,3 +358,31 @@ def test_difference_identical_latest_release_is_bound(
     result = plan(ours, cr, Request(NAMESPACE, PROJECT, "greeter", f"greeter-{REVISION}", ""))
     assert result.release_reused and result.release_name == "greeter-20260101-1"
     assert result.release_path is None
+
+
+def test_difference_without_descriptor_occ_keeps_the_existing_workload(
+    copies: tuple[Path, Path], occ_home: Path, tmp_path: Path
+) -> None:
+    """`occ workload create` without --descriptor only swaps the image of an existing Workload; we write the CR
+    generate-workload-cr made (here the basic one), so the existing endpoints are not carried over."""
+    theirs, ours = copies
+    existing = "namespaces/demo-ns/projects/shop/components/legacy/manifests/deployed-workload.yaml"
+    for root in copies:
+        path = root / existing
+        path.write_text(path.read_text() + "  endpoints:\n    http:\n      type: HTTP\n      port: 8080\n")
+    case = Case("no-descriptor", "legacy", descriptor=False)
+    assert run_occ(occ_home, theirs, case, f"legacy-{REVISION}") is None
+    assert run_ours(ours, workload_cr(tmp_path, case), case, f"legacy-{REVISION}") is None
+    occ_workload, our_workload = (yaml.safe_load((root / existing).read_text()) for root in copies)
+    assert occ_workload["spec"]["container"]["image"] == our_workload["spec"]["container"]["image"] == IMAGE
+    assert occ_workload["spec"]["endpoints"] == {"http": {"type": "HTTP", "port": 8080}}
+    assert "endpoints" not in our_workload["spec"]
+
+
+def test_difference_release_config_is_refused(copies: tuple[Path, Path], tmp_path: Path) -> None:
+    """occ takes output directories from release-config.yaml; gitops-publish does not support it yet and says so."""
+    _, ours = copies
+    (ours / "release-config.yaml").write_text("apiVersion: occ.openchoreo.dev/v1alpha1\nkind: ReleaseConfig\n")
+    case = Case("release-config", "greeter")
+    failure = run_ours(ours, workload_cr(tmp_path, case), case, f"greeter-{REVISION}")
+    assert failure is not None and "release-config.yaml" in failure and "not supported" in failure
