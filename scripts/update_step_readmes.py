@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 from steps.common.cli import Option  # noqa: E402 - after the sys.path line so a plain checkout works
 
 START, END = "<!-- parameters-table:start -->", "<!-- parameters-table:end -->"
-STEPS = ("checkout", "build", "publish_image", "generate_workload")
+STEPS = ("checkout", "build", "publish_image", "generate_workload", "gitops_publish")
 HEADER = "| Flag | Env | Template parameter | Default | Description |\n|---|---|---|---|---|\n"
 
 

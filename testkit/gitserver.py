@@ -314,11 +314,20 @@ class SshGitServer:
     needs /run/sshd, which is created when missing). Use as a context manager.
     """
 
-    def __init__(self, root: Path, workdir: Path, authorized_public_key: str, *, protocol_v2: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        workdir: Path,
+        authorized_public_key: str,
+        *,
+        protocol_v2: bool = True,
+        allow_push: bool = False,
+    ) -> None:
         self.root = root
         self.workdir = workdir
         self.authorized_public_key = authorized_public_key
         self.protocol_v2 = protocol_v2
+        self.allow_push = allow_push  # the gate also lets `git-receive-pack` through (gitops-publish pushes)
         self.user = getpass.getuser()
         self.port = 0
         self.host_key_line = ""
@@ -341,7 +350,8 @@ class SshGitServer:
         host_key = self.workdir / "ssh_host_ed25519_key"
         if not host_key.exists():
             self.host_key_line = " ".join(ssh_keygen(host_key, "host").split()[:2])
-        gate = shlex.join([sys.executable, "-I", str(Path(__file__).resolve()), "ssh-gate", str(self.root)])
+        push = ["--allow-push"] if self.allow_push else []
+        gate = shlex.join([sys.executable, "-I", str(Path(__file__).resolve()), "ssh-gate", str(self.root), *push])
         authorized = self.workdir / "authorized_keys"
         authorized.write_text(f'restrict,command="{gate}" {self.authorized_public_key}\n')
         authorized.chmod(0o600)
@@ -400,24 +410,26 @@ class SshGitServer:
         self._stop()
 
 
-def ssh_gate(root: str) -> int:
-    """Forced command of the authorized key: only `git-upload-pack '<repo under root>'`."""
+def ssh_gate(root: str, allow_push: bool = False) -> int:
+    """Forced command of the authorized key: only `git-upload-pack '<repo under root>'` (and `git-receive-pack`
+    with `allow_push`)."""
     try:
         argv = shlex.split(os.environ.get("SSH_ORIGINAL_COMMAND", ""))
     except ValueError:
         argv = []
-    if len(argv) != 2 or argv[0] != "git-upload-pack":
-        sys.stderr.write("gate: only git-upload-pack is allowed\n")
+    allowed = ("git-upload-pack", "git-receive-pack") if allow_push else ("git-upload-pack",)
+    if len(argv) != 2 or argv[0] not in allowed:
+        sys.stderr.write(f"gate: only {' and '.join(allowed)} {'are' if allow_push else 'is'} allowed\n")
         return 1
     repo = Path(argv[1]).resolve()
     if Path(root).resolve() not in repo.parents:
         sys.stderr.write("gate: no such repository\n")
         return 1
     env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
-    os.execvpe("git", ["git", "upload-pack", str(repo)], env)
+    os.execvpe("git", ["git", argv[0].removeprefix("git-"), str(repo)], env)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "ssh-gate":
-        sys.exit(ssh_gate(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "ssh-gate":
+        sys.exit(ssh_gate(sys.argv[2], allow_push=sys.argv[3:] == ["--allow-push"]))
     sys.exit("usage: gitserver.py ssh-gate <repository root>")

@@ -25,14 +25,15 @@ def pack() -> Pack:
 
 
 def test_default_pack(pack: Pack) -> None:
-    assert sorted(pack.pipelines) == [
+    shipped = [
         "ballerina-buildpack-builder",
         "dockerfile-builder",
         "gcp-buildpacks-builder",
         "paketo-buildpacks-builder",
         "react-builder",
     ]
-    assert len(pack.step_templates) == 7  # react builds with containerfile-build's preset
+    assert sorted(pack.pipelines) == sorted([*shipped, *(name + "-gitops" for name in shipped)])
+    assert len(pack.step_templates) == 8  # react builds with containerfile-build's preset; + gitops-publish
     pack.validate()
 
 

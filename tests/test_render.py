@@ -475,8 +475,9 @@ def test_publish_retries_only_transient_failures() -> None:
     retry = step_template("publish-image")["retryStrategy"]
     assert retry["expression"] == f"asInt(lastRetry.exitCode) == {contract.EXIT_TRANSIENT}"
     assert "retryPolicy" not in retry and retry["limit"] >= 1 and retry["backoff"]["duration"]
+    assert step_template("gitops-publish")["retryStrategy"] == retry  # idempotent, so transient failures retry too
     for name in cwts("steps"):
-        if name != "publish-image":
+        if name not in ("publish-image", "gitops-publish"):
             assert "retryStrategy" not in step_template(name), name
 
 
@@ -598,7 +599,10 @@ def test_settings_reach_the_rendered_templates() -> None:
         "registry"
     ] == "registry.example.com/apps"
     assert not any(p.startswith("openchoreo-0.17/") for p in docs)
-    assert sorted(p for p in docs if p.startswith("pipelines/")) == ["pipelines/dockerfile-builder.yaml"]
+    assert sorted(p for p in docs if p.startswith("pipelines/")) == [
+        "pipelines/dockerfile-builder-gitops.yaml",
+        "pipelines/dockerfile-builder.yaml",
+    ]
 
 
 def test_openchoreo_drop_in_mode_defaults_inputs_to_workflow_parameters() -> None:

@@ -559,6 +559,7 @@ def test_the_rendered_pack_validates(tmp_path: Path) -> None:
         "namespace-name": "n",
         "git-repo": "file:///r",
         "image-name": "n-p-c",
+        "gitops-repo": "file:///gitops",  # the GitOps variants
     }
     for name in pipelines:
         declared = {p["name"] for p in lib.cluster[name]["spec"]["arguments"]["parameters"]}

@@ -180,6 +180,13 @@ STEP_IMAGES: dict[str, StepImage] = {
             _NON_ROOT,
             "writes the OpenChoreo Workload CR",
         ),
+        StepImage(
+            contract.IMAGE_REPO_GITOPS_PUBLISH,
+            "gitops_publish",
+            "git",
+            _NON_ROOT,
+            "writes the release into a GitOps repository and opens a pull request",
+        ),
     )
 }
 REGISTRY_IMAGE_NAME = "registry"

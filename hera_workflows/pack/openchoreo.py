@@ -64,6 +64,7 @@ RUN = "${metadata.workflowRunName}"
 # lazily, so nothing can be put there beforehand). The runTemplate passes these names to the pipeline.
 RUN_API_CLIENT_SECRET = RUN + "-workload-publisher"
 RUN_API_CA_SECRET = RUN + "-api-ca"
+RUN_GITOPS_SECRET = RUN + "-gitops-secret"
 
 
 def _remote_ref(key: str, prop: str, v017: bool) -> dict[str, str]:
@@ -240,9 +241,27 @@ def cluster_workflow(pack: Pack, pipeline: Pipeline) -> dict[str, Any]:
                 *_secret_resources("${workflowplane.secretStore}"),
                 *_api_secret_resources(pack, "${workflowplane.secretStore}"),
                 *_executor_token_resource(pack),
+                *_gitops_secret_resources(pack, pipeline, "${workflowplane.secretStore}"),
             ],
         },
     }
+
+
+def _is_gitops(pipeline: Pipeline) -> bool:
+    return contract.STEP_GITOPS_PUBLISH in pipeline.step_names()
+
+
+def _gitops_secret_resources(pack: Pack, pipeline: Pipeline, secret_store: str) -> list[dict[str, Any]]:
+    """GitOps pipelines: the GitOps Secret (git credentials + forge token) in the run's namespace, every property
+    of the secret-store key `gitops.secret_remote_key` as one key."""
+    if not _is_gitops(pipeline):
+        return []
+    store = {"kind": "ClusterSecretStore", "name": secret_store}
+    body = _external_secret("gitops-secret", RUN_GITOPS_SECRET, store, {}, [])
+    spec = body["template"]["spec"]
+    del spec["data"]
+    spec["dataFrom"] = [{"extract": {"key": pack.settings.gitops.secret_remote_key}}]
+    return [body]
 
 
 def workflow_017(pack: Pack, pipeline: Pipeline) -> dict[str, Any]:
@@ -373,6 +392,8 @@ def resources(pack: Pack) -> list[Resource]:
     if oc.cluster_workflows:
         out += [Resource(FOLDER_OPENCHOREO, p.openchoreo_name, cluster_workflow(pack, p)) for p in ordered]
     if oc.workflows_v017:
-        out += [Resource(FOLDER_OPENCHOREO_017, p.openchoreo_017_name, workflow_017(pack, p)) for p in ordered]
+        # The GitOps variants are for OpenChoreo v1.x only (v0.17 applies the Workload from the output contract).
+        legacy = [p for p in ordered if not _is_gitops(p)]
+        out += [Resource(FOLDER_OPENCHOREO_017, p.openchoreo_017_name, workflow_017(pack, p)) for p in legacy]
         out += v017_build_templates(pack)
     return out

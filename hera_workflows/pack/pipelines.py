@@ -9,6 +9,7 @@ makes explicit (registry, tls-verify, cache-repo, openchoreo-profile).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from hera_workflows.pack.blocks import (
@@ -20,9 +21,16 @@ from hera_workflows.pack.blocks import (
     workflow_param_ref,
 )
 from hera_workflows.pack.model import Pack, Pipeline, PipelineArgument, PipelineStep
-from hera_workflows.pack.openchoreo import RUN_API_CA_SECRET, RUN_API_CLIENT_SECRET
+from hera_workflows.pack.openchoreo import RUN_API_CA_SECRET, RUN_API_CLIENT_SECRET, RUN_GITOPS_SECRET
 from hera_workflows.pack.settings import BuildType, Settings
-from hera_workflows.pack.step_templates import build, buildpacks, checkout, generate_workload, publish_image
+from hera_workflows.pack.step_templates import (
+    build,
+    buildpacks,
+    checkout,
+    generate_workload,
+    gitops_publish,
+    publish_image,
+)
 from steps.common import contract
 
 LABEL_COMPONENT = "${metadata.labels['openchoreo.dev/component']}"
@@ -434,4 +442,92 @@ def default_pack(settings: Settings) -> Pack:
     for build_type in types:
         shipped = pipeline(settings, build_type)
         pack.pipelines[shipped.name] = shipped
+    add_gitops_pipelines(pack)
     return pack
+
+
+# ---------------------------------------------------------------------------------------------- GitOps delivery
+
+GITOPS_SUFFIX = "-gitops"
+# pipeline argument -> (settings.gitops field, description)
+GITOPS_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "gitops-repo": ("repo_url", "GitOps repository URL"),
+    "gitops-branch": ("base_branch", "base branch of the GitOps repository"),
+    "gitops-path": ("path_root", "directory inside the GitOps repository occ's --root-dir points at"),
+    "gitops-mode": ("mode", "pull-request or direct-push"),
+    "gitops-forge": ("forge", "github or gitlab"),
+    "gitops-forge-api-url": ("forge_api_url", "forge REST API base URL (empty: the forge's public API)"),
+    "gitops-forge-project": ("forge_project", "owner/repo or project path (empty: from the repository URL)"),
+    "gitops-target-env": ("target_env", "environment of the ReleaseBinding (empty: the pipeline's root)"),
+}
+
+
+def gitops_pipeline(settings: Settings, base: Pipeline) -> Pipeline:
+    """The GitOps variant of a pipeline: the same steps, generate-workload-cr writes the CR only (api-mode off),
+    then gitops-publish writes it, its ComponentRelease and ReleaseBinding into the GitOps repository."""
+    gitops = settings.gitops
+    variant = copy.deepcopy(base)
+    variant.name = base.name + GITOPS_SUFFIX
+    variant.openchoreo_name = base.openchoreo_name + GITOPS_SUFFIX
+    variant.openchoreo_017_name = base.openchoreo_017_name + GITOPS_SUFFIX
+    variant.description = base.description.replace(
+        "generate-workload-cr.", "generate-workload-cr (CR only) -> gitops-publish (pull request in the GitOps repo)."
+    )
+    variant.openchoreo_description = base.openchoreo_description + ", delivered through a GitOps pull request"
+    api_mode = variant.argument("api-mode")
+    api_mode.default, api_mode.openchoreo, api_mode.openchoreo_017 = "off", "off", "off"
+    for name, (setting, description) in GITOPS_ARGUMENTS.items():
+        value = str(getattr(gitops, setting))
+        if name == "gitops-repo":
+            # Developers may name their GitOps repository per component (ClusterWorkflow parameter
+            # gitops.repository); the platform's gitops.repo_url is the default.
+            variant.add_argument(PipelineArgument(name, value or None, description, "${parameters.gitops.repository}"))
+            continue
+        variant.add_argument(PipelineArgument(name, value, description))
+    variant.parameters_schema = copy.deepcopy(base.parameters_schema)
+    variant.parameters_schema["properties"]["gitops"] = {
+        "type": "object",
+        "default": {},
+        "description": "GitOps delivery",
+        "properties": {
+            "repository": {
+                "type": "string",
+                "default": gitops.repo_url,
+                "description": "GitOps repository URL the release is written to (a pull request is opened there)",
+            }
+        },
+    }
+    variant.add_argument(
+        PipelineArgument(
+            gitops_publish.PARAM_GITOPS_SECRET,
+            gitops.secret,
+            "name of the Secret with the GitOps git credentials and the forge API token",
+            RUN_GITOPS_SECRET,
+        )
+    )
+    arguments = {name: _wf(name) for name in (*GITOPS_ARGUMENTS, gitops_publish.PARAM_GITOPS_SECRET)}
+    arguments.update(
+        {
+            "namespace-name": _wf("namespace-name"),
+            "project-name": _wf("project-name"),
+            "component-name": _wf("component-name"),
+            "image": step_output_ref(contract.STEP_PUBLISH, contract.OUT_IMAGE),
+            "git-repo": _wf("git-repo"),
+            "commit-sha": step_output_ref(contract.STEP_CHECKOUT, contract.OUT_COMMIT_SHA),
+        }
+    )
+    step = PipelineStep(
+        contract.STEP_GITOPS_PUBLISH, contract.CWT_GITOPS_PUBLISH, contract.TEMPLATE_GITOPS_PUBLISH, arguments
+    )
+    variant.insert_step(step, after=contract.STEP_GENERATE_WORKLOAD)
+    return variant
+
+
+def add_gitops_pipelines(pack: Pack) -> None:
+    """With `gitops.pipelines`: the gitops-publish step template and a `<pipeline>-gitops` per pipeline."""
+    if not pack.settings.gitops.pipelines:
+        return
+    pack.add_step_template(gitops_publish.step_template(pack.settings))
+    for name in sorted(pack.pipelines):
+        variant = gitops_pipeline(pack.settings, pack.pipelines[name])
+        pack.pipelines[variant.name] = variant

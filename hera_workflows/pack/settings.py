@@ -31,7 +31,7 @@ BUILD_TYPES: tuple[BuildType, ...] = (
     "ballerina-buildpack",
     "react",
 )
-StepImage = Literal["checkout", "build", "publish-image", "generate-workload"]
+StepImage = Literal["checkout", "build", "publish-image", "generate-workload", "gitops-publish"]
 Profile = Literal["openchoreo-1.x", "openchoreo-0.17"]
 ApiMode = Literal["auto", "workloads", "legacy", "off"]
 BuildIsolation = Literal["user-namespace", "privileged", "none"]
@@ -102,6 +102,7 @@ class StepsSettings(_Model):
     buildpacks: StepSettings = _step(("500m", "4"), ("1Gi", "8Gi"), 3600, tmp="2Gi")
     publish_image: StepSettings = _step(("100m", "1"), ("128Mi", "512Mi"), 1800)
     generate_workload: StepSettings = _step(("50m", "500m"), ("64Mi", "256Mi"), 600)
+    gitops_publish: StepSettings = _step(("100m", "1"), ("128Mi", "512Mi"), 900)
 
 
 class ImageSettings(_Model):
@@ -332,6 +333,46 @@ class ApiSettings(_Model):
         return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
 
+GitopsMode = Literal["pull-request", "direct-push"]
+GitopsForge = Literal["github", "gitlab"]
+
+
+class GitopsSettings(_Model):
+    """GitOps delivery: the `<pipeline>-gitops` pipelines and ClusterWorkflows write the Workload, its
+    ComponentRelease and ReleaseBinding into a GitOps repository as `occ` does, and open a pull request."""
+
+    pipelines: bool = Field(default=True, description="render a `<pipeline>-gitops` variant of every pipeline")
+    repo_url: str = Field(
+        default="", description="default GitOps repository URL (empty: every run must pass gitops-repo)"
+    )
+    base_branch: str = Field(default="main", description="base branch of the GitOps repository")
+    path_root: str = Field(default="", description="directory inside the repository occ's --root-dir points at")
+    mode: GitopsMode = Field(
+        default="pull-request",
+        description="`pull-request`: push release/<component>-<revision> and open/update a pull request; "
+        "`direct-push`: commit to the base branch",
+    )
+    forge: GitopsForge = Field(default="github", description="forge whose REST API opens the pull request")
+    forge_api_url: str = Field(
+        default="", description="forge API base URL (empty: https://api.github.com or https://gitlab.com/api/v4)"
+    )
+    forge_project: str = Field(
+        default="", description="owner/repo (GitHub) or project path (GitLab); empty: from the repository URL"
+    )
+    target_env: str = Field(
+        default="", description="environment the ReleaseBinding targets (empty: the deployment pipeline's root)"
+    )
+    secret: SecretName = Field(
+        default="gitops-secret",
+        description="Secret with the GitOps git credentials (ssh-privatekey + known_hosts, or username + password) "
+        "and the forge API token (key token)",
+    )
+    secret_remote_key: str = Field(
+        default="gitops-secret",
+        description="secret-store key whose properties become that Secret in each run's namespace (ClusterWorkflows)",
+    )
+
+
 class OpenChoreoSettings(_Model):
     """The OpenChoreo resources (ClusterWorkflows, v0.17 Workflows) and how the steps fit OpenChoreo."""
 
@@ -409,6 +450,7 @@ class Settings(_Model):
     secrets: SecretSettings = SecretSettings()
     api: ApiSettings = ApiSettings()
     openchoreo: OpenChoreoSettings = OpenChoreoSettings()
+    gitops: GitopsSettings = GitopsSettings()
     pipelines: PipelineSettings = PipelineSettings()
     security: SecuritySettings = SecuritySettings()
     extensions: list[Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]] = Field(

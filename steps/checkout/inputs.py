@@ -8,18 +8,17 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
 from steps.checkout.options import CheckoutOptionName, CheckoutOptions
+from steps.common import giturl
 from steps.common.cli import parse_bool
 from steps.common.contract import EXIT_USAGE
-from steps.common.log import StepError, redactor
+from steps.common.giturl import SUPPORTED_URLS, RepoUrl
+from steps.common.log import StepError
+
+__all__ = ["SUPPORTED_URLS", "CheckoutRequest", "RepoUrl", "bad", "field", "parse_repo_url", "parse_request"]
 
 _COMMIT = re.compile(r"[0-9a-fA-F]{7,40}")
-# [user@]host:path, scp-like syntax (git treats it as ssh when a ':' comes before any '/').
-_SCP = re.compile(r"(?P<user>[A-Za-z0-9._~+-]+)@(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<path>.+)")
-_SCP_WITH_PASSWORD = re.compile(r"[^@/:\s]+:[^@/\s]*@[^@/\s]+:")
-SUPPORTED_URLS = "https://host/path, http://host/path, ssh://[user@]host[:port]/path, user@host:path or file:///path"
 
 
 def field(dest: CheckoutOptionName) -> str:
@@ -31,76 +30,9 @@ def bad(dest: CheckoutOptionName, message: str) -> StepError:
     return StepError(f"{field(dest)}: {message}", EXIT_USAGE)
 
 
-@dataclass(frozen=True)
-class RepoUrl:
-    url: str
-    transport: str  # https, http, ssh or file
-    host: str  # empty for file://
-
-    @property
-    def is_ssh(self) -> bool:
-        return self.transport == "ssh"
-
-    @property
-    def is_http(self) -> bool:
-        return self.transport in ("http", "https")
-
-    def as_ssh(self) -> RepoUrl:
-        """`https://host/org/repo.git` -> `git@host:org/repo.git`, as OpenChoreo's template did when the git
-        secret held an SSH key. The HTTPS port is dropped: SSH uses its own."""
-        path = urlsplit(self.url).path.lstrip("/")
-        return RepoUrl(f"git@{self.host}:{path}", "ssh", self.host)
-
-
-def _credentials_error(dest: CheckoutOptionName, userinfo: str) -> StepError:
-    redactor.add(userinfo, *userinfo.split(":", 1))
-    return bad(
-        dest,
-        "credentials must not be embedded in the URL (found user information before '@'): remove them and put "
-        "username/password (or an SSH key) in the git secret",
-    )
-
-
 def parse_repo_url(value: str, dest: CheckoutOptionName = "repo") -> RepoUrl:
-    url = value.strip()
-    if not url:
-        raise bad(dest, "must not be empty")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise bad(dest, "must not contain whitespace or control characters")
-    if url.startswith("-"):
-        raise bad(dest, "must not start with '-'")
-    scheme_match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", url)
-    if scheme_match:
-        scheme = scheme_match.group(1).lower()
-        try:
-            parts = urlsplit(url)
-            port = parts.port
-        except ValueError as error:
-            raise bad(dest, f"not a valid URL ({error})") from error
-        del port
-        if scheme in ("http", "https"):
-            if "@" in parts.netloc:
-                raise _credentials_error(dest, parts.netloc.rsplit("@", 1)[0])
-            if not parts.hostname:
-                raise bad(dest, f"no host in {url!r}")
-            return RepoUrl(url, scheme, parts.hostname)
-        if scheme == "ssh":
-            if parts.password is not None:
-                raise _credentials_error(dest, parts.netloc.rsplit("@", 1)[0])
-            if not parts.hostname or not parts.path.strip("/"):
-                raise bad(dest, f"expected ssh://[user@]host[:port]/path, got {url!r}")
-            return RepoUrl(url, "ssh", parts.hostname)
-        if scheme == "file":
-            if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
-                raise bad(dest, f"expected file:///absolute/path, got {url!r}")
-            return RepoUrl(url, "file", "")
-        raise bad(dest, f"unsupported URL scheme {scheme!r}: use {SUPPORTED_URLS}")
-    if _SCP_WITH_PASSWORD.match(url):
-        raise _credentials_error(dest, url.split("@", 1)[0])
-    scp = _SCP.fullmatch(url)
-    if scp:
-        return RepoUrl(url, "ssh", scp.group("host").strip("[]"))
-    raise bad(dest, f"unsupported repository URL {url!r}: use {SUPPORTED_URLS}")
+    """The repository URL (steps.common.giturl), errors naming the checkout option `dest`."""
+    return giturl.parse_repo_url(value, field(dest))
 
 
 def parse_commit(value: str) -> str:

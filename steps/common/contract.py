@@ -36,6 +36,7 @@ REGISTRY_SECRET_DIR: Final = "/etc/secrets/registry-push-secret"
 REGISTRY_CA_DIR: Final = "/etc/secrets/registry-ca"
 API_CLIENT_SECRET_DIR: Final = "/etc/secrets/workload-publisher"
 API_CA_DIR: Final = "/etc/secrets/api-ca"
+GITOPS_SECRET_DIR: Final = "/etc/secrets/gitops"  # gitops-publish: git credentials + forge API token
 
 # Pipeline step names. OpenChoreo matches Pod nodes by these names (v0.17: displayName; v0.16: template name).
 STEP_CHECKOUT: Final = "checkout-source"
@@ -56,6 +57,9 @@ CWT_PUBLISH: Final = "publish-image"
 TEMPLATE_PUBLISH: Final = "publish-image"
 CWT_GENERATE_WORKLOAD: Final = "generate-workload"
 TEMPLATE_GENERATE_WORKLOAD: Final = "generate-workload-cr"
+CWT_GITOPS_PUBLISH: Final = "gitops-publish"
+TEMPLATE_GITOPS_PUBLISH: Final = "gitops-publish"
+STEP_GITOPS_PUBLISH: Final = "gitops-publish"
 
 # Output parameter names.
 OUT_GIT_REVISION: Final = "git-revision"
@@ -64,6 +68,10 @@ OUT_IMAGE: Final = "image"
 OUT_IMAGE_URL: Final = "image-url"
 OUT_IMAGE_DIGEST: Final = "image-digest"
 OUT_WORKLOAD_CR: Final = "workload-cr"
+# gitops-publish (the GitOps pipelines' last step)
+OUT_GITOPS_COMMIT: Final = "gitops-commit"
+OUT_GITOPS_BRANCH: Final = "gitops-branch"
+OUT_PULL_REQUEST_URL: Final = "pull-request-url"
 
 GIT_REVISION_LENGTH: Final = 8
 
@@ -97,13 +105,21 @@ IMAGE_REPO_CHECKOUT: Final = "checkout"
 IMAGE_REPO_BUILD: Final = "build"
 IMAGE_REPO_PUBLISH: Final = "publish-image"
 IMAGE_REPO_GENERATE_WORKLOAD: Final = "generate-workload"
-IMAGE_REPOSITORIES: Final = (IMAGE_REPO_CHECKOUT, IMAGE_REPO_BUILD, IMAGE_REPO_PUBLISH, IMAGE_REPO_GENERATE_WORKLOAD)
+IMAGE_REPO_GITOPS_PUBLISH: Final = "gitops-publish"
+IMAGE_REPOSITORIES: Final = (
+    IMAGE_REPO_CHECKOUT,
+    IMAGE_REPO_BUILD,
+    IMAGE_REPO_PUBLISH,
+    IMAGE_REPO_GENERATE_WORKLOAD,
+    IMAGE_REPO_GITOPS_PUBLISH,
+)
 # Python module each image runs (`python -m <module>`), keyed by image repository.
 STEP_MODULES: Final = {
     IMAGE_REPO_CHECKOUT: "steps.checkout",
     IMAGE_REPO_BUILD: "steps.build",
     IMAGE_REPO_PUBLISH: "steps.publish_image",
     IMAGE_REPO_GENERATE_WORKLOAD: "steps.generate_workload",
+    IMAGE_REPO_GITOPS_PUBLISH: "steps.gitops_publish",
 }
 # Non-root identity the step containers run as (the build step runs as root inside a user namespace).
 STEP_UID: Final = 10001
