@@ -266,7 +266,7 @@ def test_failing_step_fails_the_workflow_and_later_groups_do_not_run() -> None:
     assert [c[0] for c in pods.calls] == ["build"]
     n = nodes_by_name(wf)
     build = n["wf-f[0].build"]
-    assert build["phase"] == "Failed" and build["message"] == "Error (exit code 1)"
+    assert build["phase"] == "Failed" and build["message"] == "main: Error (exit code 1)"
     assert build["outputs"] == {"exitCode": "1"}
     assert n["wf-f[0]"]["phase"] == "Failed" and n["wf-f[0]"]["message"] == f"child '{build['id']}' failed"
     assert n["wf-f"]["phase"] == "Failed"

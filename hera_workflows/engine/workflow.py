@@ -350,7 +350,7 @@ class Engine:
         node.outputs = outputs or None
         message = outcome.message
         if outcome.phase == FAILED and not message:
-            message = f"Error (exit code {outcome.exit_code})"
+            message = f"main: Error (exit code {outcome.exit_code})"  # as Argo v4 words it
         self._finish(node, outcome.phase, message if outcome.phase != SUCCEEDED else "")
         node.seconds = time.monotonic() - started
         self.reporter.step_finished(node)
