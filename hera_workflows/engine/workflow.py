@@ -336,12 +336,18 @@ class Engine:
             outcome = PodOutcome(ERROR, None, {}, f"{type(exc).__name__}: {exc}")
         outputs: JSON = {}
         params = []
+        # argoexec's wait container reports every declared output parameter once the main container has run, even
+        # when it failed, with the values it read before the first file it could not read (SaveParameters stops
+        # there); a pod that never ran reports none.
+        reported = outcome.phase == SUCCEEDED or outcome.exit_code is not None
+        unread = False
         for param in (template.get("outputs") or {}).get("parameters") or []:
             entry = copy.deepcopy(param)
-            if param.get("name") in outcome.outputs:
+            if param.get("name") in outcome.outputs and not unread:
                 entry["value"] = outcome.outputs[str(param.get("name"))]
                 params.append(entry)
-            elif outcome.phase == SUCCEEDED:
+            elif reported:
+                unread = True
                 params.append(entry)
         if params:
             outputs["parameters"] = params
