@@ -37,7 +37,16 @@ from testkit.real_node import (
     _clean_env,
     image_archive,
 )
-from testkit.real_openchoreo import _Process, _tail, collection_path, go_module_dir, object_path, run_build_script
+from testkit.real_openchoreo import (
+    _Process,
+    _tail,
+    _wait_for,
+    collection_path,
+    crd_established,
+    go_module_dir,
+    object_path,
+    run_build_script,
+)
 
 ARGO_MODULE = "github.com/argoproj/argo-workflows/v4"
 ARGO_COMPONENTS = ("workflow-controller", "argoexec")
@@ -132,7 +141,11 @@ class RealArgo:
         if len(files) != 8:
             raise ArgoSetupError(f"gate 3: expected 8 CRDs in {crds}, found {len(files)}")
         self.kubectl("apply", "--server-side", *[arg for path in files for arg in ("-f", path)])
-        self.kubectl("wait", "--for", "condition=Established", "--timeout", "120s", "crd", "--all")
+        # Polled through the API: `kubectl wait --for condition=Established crd --all` fails outright on a CRD that
+        # has no conditions yet, right after the apply.
+        names = [yaml.safe_load(Path(path).read_text())["metadata"]["name"] for path in files]
+        _wait_for(f"{len(names)} Argo CRDs Established", lambda: all(crd_established(self.node.api, name)
+                  for name in names), [], 120)  # fmt: skip
         self.timings["CRDs"] = time.monotonic() - started
 
         images_started = time.monotonic()

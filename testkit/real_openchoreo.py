@@ -249,6 +249,13 @@ _PLURALS = {
 }
 
 
+def crd_established(api: KubeApi, name: str) -> bool:
+    """True once the CustomResourceDefinition `name` reports Established (no conditions yet: False)."""
+    crd = api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    conditions = crd.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+
+
 def _wait_for(what: str, check: Callable[[], bool], processes: list[_Process], timeout: float) -> float:
     """Poll `check` until true; fail at once when one of `processes` exits. Returns the seconds it took."""
     started = time.monotonic()
@@ -413,9 +420,7 @@ class RealOpenChoreo:
         return names
 
     def _established(self, name: str) -> bool:
-        crd = self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-        conditions = crd.get("status", {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+        return crd_established(self.api, name)
 
     def _grant_the_publisher(self) -> None:
         self.api.create(

@@ -27,6 +27,7 @@ import secrets
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,27 +88,34 @@ def node_differences(argo: dict[str, Any], local: dict[str, Any]) -> list[str]:
     return found
 
 
-def test_local_runner_records_what_real_argo_records(
-    real_argo: RealArgo, tier_templates: Path, plain_registry: Registry, busybox_base: BaseImage, tmp_path: Path
-) -> None:
-    commit = sample_app(tmp_path / "repos", f'FROM {busybox_base.ref}\nRUN echo "differential" > /built.txt\n')
+@dataclass(frozen=True)
+class Both:
+    argo: dict[str, Any]
+    local: dict[str, Any]
+    local_output: str  # the runner's stdout + stderr, for failure messages
+    commit: str
+
+
+def run_both(real_argo: RealArgo, registry: Registry, root: Path, dockerfile: str, image_name: str) -> Both:
+    """One sample app, one Workflow name, the same parameters: through real Argo, then through the local runner."""
+    commit = sample_app(root / "repos", dockerfile)
     password = secrets.token_urlsafe(12)
     real_argo.git_secret("git-secret", "ci", password)
-    secret_dir = tmp_path / "git-secret"
+    secret_dir = root / "git-secret"
     secret_dir.mkdir()
     (secret_dir / "username").write_text("ci")
     (secret_dir / "password").write_text(password)
     real_argo.hostpath_volume(f"workspace-{secrets.token_hex(3)}")
     name = f"differential-{secrets.token_hex(3)}"  # the same name for both: node ids hash the node names
-    with HttpGitServer(tmp_path / "repos", "ci", password) as server:
+    with HttpGitServer(root / "repos", "ci", password) as server:
         parameters = {
             "component-name": "greeter",
             "project-name": "demo",
             "namespace-name": "default",
             "git-repo": server.url("app.git"),
             "branch": "main",
-            "image-name": "default-demo-differential",
-            "registry": f"{plain_registry.host}/apps",
+            "image-name": image_name,
+            "registry": f"{registry.host}/apps",
             "tls-verify": "false",
             "build-isolation": "none",
             "api-mode": "off",
@@ -115,21 +123,31 @@ def test_local_runner_records_what_real_argo_records(
         started = time.monotonic()
         real_argo.submit(dockerfile_builder(parameters, name=name))
         argo = real_argo.wait_finished(name, timeout=600)
-        record_timing("differential: real Argo (submit to Succeeded)", time.monotonic() - started)
+        record_timing(f"differential {image_name}: real Argo (submit to {argo['status']['phase']})",
+                      time.monotonic() - started)  # fmt: skip
 
-        output = tmp_path / "local.json"
+        output = root / "local.json"
         argv = [sys.executable, "-m", "hera_workflows", "run", "dockerfile-builder", "--templates", str(TEMPLATES),
                 "--name", name, "--namespace", NAMESPACE, "--secret", f"git-secret={secret_dir}",
-                "--workspace", str(tmp_path / "workspace"), "-o", str(output), "--quiet"]  # fmt: skip
+                "--workspace", str(root / "workspace"), "-o", str(output), "--quiet"]  # fmt: skip
         for key, value in parameters.items():
             argv += ["--param", f"{key}={value}"]
         started = time.monotonic()
         ran = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
-        record_timing("differential: local runner (start to Succeeded)", time.monotonic() - started)
+        record_timing(f"differential {image_name}: local runner", time.monotonic() - started)
+    assert output.is_file(), ran.stdout[-3000:] + ran.stderr[-3000:]
+    return Both(argo, json.loads(output.read_text()), ran.stdout[-3000:] + ran.stderr[-3000:], commit)
+
+
+def test_local_runner_records_what_real_argo_records(
+    real_argo: RealArgo, tier_templates: Path, plain_registry: Registry, busybox_base: BaseImage, tmp_path: Path
+) -> None:
+    dockerfile = f'FROM {busybox_base.ref}\nRUN echo "differential" > /built.txt\n'
+    both = run_both(real_argo, plain_registry, tmp_path, dockerfile, "default-demo-differential")
+    argo, local = both.argo, both.local
     assert argo["status"]["phase"] == "Succeeded", (argo["status"].get("message"), real_argo.logs()[-3000:])
-    assert ran.returncode == 0 and output.is_file(), ran.stdout[-3000:] + ran.stderr[-3000:]
-    local = json.loads(output.read_text())
-    assert local["status"]["phase"] == "Succeeded"
+    assert local["status"]["phase"] == "Succeeded", both.local_output
+    commit = both.commit
 
     differences = node_differences(argo, local)
     assert differences == [], "\n".join(differences)
@@ -147,3 +165,20 @@ def test_local_runner_records_what_real_argo_records(
         repository = image.split(":v1-", 1)[0].split("/", 1)[1]
         digest = image.split("@", 1)[1]
         assert plain_registry.manifest(repository, digest).status == 200, image
+
+
+def test_a_failed_build_is_recorded_alike(
+    real_argo: RealArgo, tier_templates: Path, plain_registry: Registry, busybox_base: BaseImage, tmp_path: Path
+) -> None:
+    """The failure path: a Dockerfile whose RUN fails stops both at build-image with the same nodes, phases and
+    messages (Argo v4 prefixes the failed container's name: `main: Error (exit code 1)`), and the same Workflow
+    message."""
+    dockerfile = f"FROM {busybox_base.ref}\nRUN no-such-command-in-the-base-image\n"
+    both = run_both(real_argo, plain_registry, tmp_path, dockerfile, "default-demo-differential-broken")
+    assert both.argo["status"]["phase"] == "Failed", both.argo["status"]
+    assert both.local["status"]["phase"] == "Failed", both.local_output
+    differences = node_differences(both.argo, both.local)
+    argo_message, local_message = both.argo["status"].get("message"), both.local["status"].get("message")
+    if argo_message != local_message:
+        differences.append(f"Workflow message: Argo {argo_message!r} != local {local_message!r}")
+    assert differences == [], "\n".join(differences)
