@@ -344,6 +344,9 @@ class RealNode:
     api_url: str = ""
     images: list[str] = field(default_factory=list)
     host_before: HostState | None = None
+    # The host as this node found it, captured under the host lock; kept after stop() (which compares against it
+    # before releasing the lock) so a test can compare two runs without racing another checkout's node.
+    clean_host: HostState | None = None
     _processes: dict[str, _Process] = field(default_factory=dict)
     _host_lock: int | None = None
 
@@ -393,7 +396,7 @@ class RealNode:
                 "catatonit busybox-static; scripts/cluster/test.sh installs them)"
             )
         self._acquire_host_lock()
-        self.host_before = HostState.capture()
+        self.host_before = self.clean_host = HostState.capture()
         leftovers = [
             f"{kind}: {list(values)}"
             for kind, values in (

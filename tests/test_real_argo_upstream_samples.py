@@ -80,6 +80,29 @@ def _submit(real_argo: RealArgo, server: HttpGitServer, workflow: dict[str, Any]
     return real_argo.submit(workflow)
 
 
+def _run_against(
+    real_argo: RealArgo,
+    templates: Path,
+    workflow: dict[str, Any],
+    *,
+    tier_templates: Path,
+    server: HttpGitServer,
+    what: str,
+) -> dict[str, Any]:
+    """Apply `templates`, submit the upstream Workflow, wait for it; the tier render is applied again after."""
+    real_argo.apply_pack(templates)
+    try:
+        started = time.monotonic()
+        name = _submit(real_argo, server, workflow)
+        finished = real_argo.wait_finished(name, timeout=600)
+        record_timing(
+            f"upstream sample on {what} (submit to {finished['status']['phase']})", time.monotonic() - started
+        )
+    finally:
+        real_argo.apply_pack(tier_templates)  # the rest of the session runs the tier render
+    return finished
+
+
 def _delete(real_argo: RealArgo, name: str) -> None:
     """Delete a Workflow and wait for its pods to go (later checks look at every pod of the namespace)."""
     real_argo.node.api.request("DELETE", f"/apis/argoproj.io/v1alpha1/namespaces/{NAMESPACE}/workflows/{name}")
@@ -95,14 +118,10 @@ def test_upstream_dockerfile_builder_resolves_against_the_committed_templates_an
     server, _ = git_server
     workflow = openchoreo_workflow(monkeypatch, f"greeter-build-{secrets.token_hex(3)}", server.url("greeter.git"))
     real_argo.name_step_images_as_committed()
-    real_argo.apply_pack(TEMPLATES)
-    try:
-        started = time.monotonic()
-        name = _submit(real_argo, server, workflow)
-        finished = real_argo.wait_finished(name, timeout=600)
-        record_timing("upstream sample on the committed templates (submit to Failed)", time.monotonic() - started)
-    finally:
-        real_argo.apply_pack(tier_templates)  # the rest of the session runs the tier render
+    finished = _run_against(
+        real_argo, TEMPLATES, workflow, tier_templates=tier_templates, server=server, what="the committed templates"
+    )
+    name = finished["metadata"]["name"]
     nodes = nodes_by_display_name(finished)
     summary = {n: (v["type"], v["phase"], v.get("message", "")) for n, v in nodes.items()}
     assert finished["status"]["phase"] in ("Failed", "Error"), summary
@@ -129,14 +148,11 @@ def test_upstream_dockerfile_builder_runs_to_succeeded_against_the_tier_render(
     workflow = openchoreo_workflow(monkeypatch, run, server.url("greeter.git"))
     with tempfile.TemporaryDirectory(prefix="pack-gate3-upstream-") as tmp:
         settings = (f"publish.registry={plain_registry.host}/apps", "publish.tls_verify=false", "api.mode=off")
-        real_argo.apply_pack(render_pack(Path(tmp), *settings))
-        try:
-            started = time.monotonic()
-            name = _submit(real_argo, server, workflow)
-            finished = real_argo.wait_finished(name, timeout=600)
-            record_timing("upstream sample on the tier render (submit to Succeeded)", time.monotonic() - started)
-        finally:
-            real_argo.apply_pack(tier_templates)
+        rendered = render_pack(Path(tmp), *settings)
+        finished = _run_against(
+            real_argo, rendered, workflow, tier_templates=tier_templates, server=server, what="the tier render"
+        )
+    name = finished["metadata"]["name"]
     nodes = nodes_by_display_name(finished)
     summary = {n: (v["type"], v["phase"], v.get("message", "")) for n, v in nodes.items()}
     assert finished["status"]["phase"] == "Succeeded", (finished["status"].get("message"), summary)
