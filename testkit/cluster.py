@@ -6,12 +6,14 @@ testing took (figures, never asserted)."""
 from __future__ import annotations
 
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from testkit.real_argo import ArgoBinaries, RealArgo, build_argo_binaries
+from testkit.real_argo import ArgoBinaries, RealArgo, build_argo_binaries, render_pack
 from testkit.real_node import NodeBinaries, RealNode, build_node_binaries
 from testkit.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
 
@@ -140,3 +142,22 @@ def real_argo(real_node: RealNode, real_argo_binaries: ArgoBinaries) -> Iterator
         yield argo
     finally:
         argo.stop()
+
+
+@pytest.fixture(scope="session")
+def tier_templates(real_argo: RealArgo) -> Iterator[Path]:
+    """The pack rendered with this tier's settings (TIER_SETTINGS) into a temporary directory and applied with
+    `kubectl apply -k`, once per session. A test that applies other templates re-applies this directory after."""
+    with tempfile.TemporaryDirectory(prefix="pack-gate3-templates-") as tmp:
+        started = time.monotonic()
+        directory = render_pack(Path(tmp))
+        real_argo.apply_pack(directory)
+        _CLUSTER_TIMINGS["pack rendered and applied"] = time.monotonic() - started
+        yield directory
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the session's real node run last (otherwise in file order). One node per host: a test that boots
+    nodes of its own (gate 2's teardown test) must run before the session node takes the host lock, whatever the
+    test files are called."""
+    items.sort(key=lambda item: "real_node" in getattr(item, "fixturenames", ()))

@@ -79,6 +79,11 @@ class FaultProxy:
     ) -> None:
         self.stop()
 
+    def heal(self) -> None:
+        """The fault is over: forward every connection from now on (a test heals the registry mid-run)."""
+        with self._lock:
+            self.faults = self.faulted
+
     def _should_fault(self) -> bool:
         with self._lock:
             self.connections += 1

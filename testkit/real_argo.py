@@ -18,10 +18,10 @@ v4.0.5 controller ignores SIGTERM (argo#15863), so it is stopped with SIGKILL.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +29,24 @@ from typing import Any
 
 import yaml
 
+from testkit.gitserver import git
 from testkit.real_node import (
-    BUILD_SCRIPT,
-    BUILD_TIMEOUT_SECONDS,
-    LOG_TAIL_LINES,
     NAMESERVER,
     NodeSetupError,
     RealNode,
     _clean_env,
     image_archive,
 )
-from testkit.real_openchoreo import _Process
+from testkit.real_openchoreo import (
+    _Process,
+    _tail,
+    _wait_for,
+    collection_path,
+    crd_established,
+    go_module_dir,
+    object_path,
+    run_build_script,
+)
 
 ARGO_MODULE = "github.com/argoproj/argo-workflows/v4"
 ARGO_COMPONENTS = ("workflow-controller", "argoexec")
@@ -74,42 +81,13 @@ class ArgoBinaries:
 
 
 def build_argo_binaries() -> ArgoBinaries:
-    try:
-        result = subprocess.run(
-            ["bash", str(BUILD_SCRIPT), *ARGO_COMPONENTS],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=BUILD_TIMEOUT_SECONDS,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise ArgoSetupError(f"gate 3: building Argo took over {BUILD_TIMEOUT_SECONDS} s") from error
-    paths = [Path(line) for line in result.stdout.splitlines() if line.strip()]
-    if result.returncode != 0 or len(paths) != 2 or not all(path.is_file() for path in paths):
-        tail = "\n".join(result.stderr.splitlines()[-LOG_TAIL_LINES:])
-        raise ArgoSetupError(
-            f"gate 3: scripts/cluster/build.sh {' '.join(ARGO_COMPONENTS)} failed (exit {result.returncode}); "
-            f"real Argo cannot be tested\n{tail}"
-        )
+    paths = run_build_script(ARGO_COMPONENTS, len(ARGO_COMPONENTS), gate="gate 3", what="real Argo",
+                             error=ArgoSetupError)  # fmt: skip
     return ArgoBinaries(*paths)
 
 
 def argo_module_dir(version: str) -> Path:
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "GOWORK": "off"}
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", f"{ARGO_MODULE}@{version}"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        timeout=600,
-    )
-    try:
-        return Path(json.loads(result.stdout)["Dir"])
-    except (ValueError, KeyError) as error:
-        raise ArgoSetupError(
-            f"gate 3: go mod download {ARGO_MODULE}@{version} failed: {result.stderr[:400]}"
-        ) from error
+    return go_module_dir(ARGO_MODULE, version, gate="gate 3", error=ArgoSetupError)
 
 
 def executor_image(argoexec: Path, reference: str) -> bytes:
@@ -163,7 +141,11 @@ class RealArgo:
         if len(files) != 8:
             raise ArgoSetupError(f"gate 3: expected 8 CRDs in {crds}, found {len(files)}")
         self.kubectl("apply", "--server-side", *[arg for path in files for arg in ("-f", path)])
-        self.kubectl("wait", "--for", "condition=Established", "--timeout", "120s", "crd", "--all")
+        # Polled through the API: `kubectl wait --for condition=Established crd --all` fails outright on a CRD that
+        # has no conditions yet, right after the apply.
+        names = [yaml.safe_load(Path(path).read_text())["metadata"]["name"] for path in files]
+        _wait_for(f"{len(names)} Argo CRDs Established", lambda: all(crd_established(self.node.api, name)
+                  for name in names), [], 120)  # fmt: skip
         self.timings["CRDs"] = time.monotonic() - started
 
         images_started = time.monotonic()
@@ -288,6 +270,19 @@ class RealArgo:
             self.node.ctr("images", "remove", source)
             self.node.images.append(target)
 
+    def name_step_images_as_committed(self) -> list[str]:
+        """Give the imported step images also the names the committed templates/ use
+        (`ghcr.io/openchoreo-ci-pack/<step>:0.1.0`, pull policy IfNotPresent): present, so never pulled."""
+        names = []
+        for step in STEP_IMAGES:
+            target = f"{SOURCE_IMAGE_REGISTRY}/{step}:{IMAGE_TAG}"
+            tagged = self.node.ctr("images", "tag", "--force", f"{NODE_IMAGE_REGISTRY}/{step}:{IMAGE_TAG}", target)
+            if tagged.returncode != 0:
+                raise ArgoSetupError(f"gate 3: ctr images tag {target} failed: {tagged.stderr.decode()[:300]}")
+            self.node.images.append(target)
+            names.append(target)
+        return names
+
     def stop(self) -> None:
         if self.controller is not None and self.controller.popen is not None and self.controller.exited() is None:
             # v4.0.5 ignores SIGTERM (argo#15863): SIGKILL by its PID (its own process group).
@@ -297,8 +292,7 @@ class RealArgo:
     def logs(self) -> str:
         if self.controller is None:
             return "(workflow-controller not started)"
-        tail = "\n".join(self.controller.log.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
-        return f"----- workflow-controller {self.controller.log}\n{tail}\n{self.node.logs()}"
+        return f"----- workflow-controller {self.controller.log}\n{_tail(self.controller.log)}\n{self.node.logs()}"
 
     # -------------------------------------------------------------------------------------------- use
     def hostpath_volume(self, name: str, size: str = "2Gi") -> Path:
@@ -349,3 +343,89 @@ class RealArgo:
                 raise ArgoSetupError(f"gate 3: workflow-controller exited\n{self.logs()}")
             time.sleep(1)
         raise AssertionError(f"workflow {name} not finished after {timeout} s: {workflow.get('status')}")
+
+    # -------------------------------------------------------------------------------------------- helpers of the tests
+    def ensure(self, document: dict[str, Any]) -> None:
+        """Create `document`, or replace it when it exists (tests of one session share the node)."""
+        path = collection_path(document)
+        response = self.node.api._client.post(path, json=document)
+        if response.status_code == 409:
+            current = self.node.api.get(object_path(document))
+            version = current["metadata"]["resourceVersion"]
+            replaced = dict(document, metadata={**document["metadata"], "resourceVersion": version})
+            self.node.api.replace(replaced)
+        elif response.status_code not in (200, 201):
+            raise RuntimeError(f"kube-apiserver POST {path} -> {response.status_code}: {response.text[:800]}")
+
+    def git_secret(self, name: str, username: str, password: str) -> None:
+        self.ensure(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "stringData": {"username": username, "password": password},
+            }
+        )
+
+    def apply_pack(self, directory: Path) -> None:
+        """`kubectl apply -k` of a rendered pack directory (the committed templates/ or a tier render)."""
+        self.kubectl("apply", "-k", str(directory))
+
+    def pods_of(self, workflow: str) -> list[dict[str, Any]]:
+        selector = f"workflows.argoproj.io/workflow={workflow}"
+        pods: list[dict[str, Any]] = self.node.api.get(f"/api/v1/namespaces/{NAMESPACE}/pods?labelSelector={selector}")[
+            "items"
+        ]
+        return pods
+
+    def claims(self) -> list[dict[str, Any]]:
+        claims: list[dict[str, Any]] = self.node.api.get(f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims")[
+            "items"
+        ]
+        return claims
+
+
+def render_pack(directory: Path, *settings: str) -> Path:
+    """The pack rendered with this tier's settings (plus `settings`) into `directory`."""
+    arguments = [arg for setting in (*TIER_SETTINGS, *settings) for arg in ("--set", setting)]
+    result = subprocess.run([sys.executable, "-m", "hera_workflows", "render", "-o", str(directory), *arguments],
+                            capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    if result.returncode != 0:
+        raise ArgoSetupError(f"gate 3: render {' '.join(settings)} failed: {result.stderr.strip()[:600]}")
+    return directory
+
+
+def dockerfile_builder(parameters: dict[str, str], *, name: str | None = None) -> dict[str, Any]:
+    """The Workflow a platform submits for the pack's `dockerfile-builder` (workflowTemplateRef, cluster scope)."""
+    metadata: dict[str, str] = {"namespace": NAMESPACE}
+    metadata.update({"name": name} if name else {"generateName": "dockerfile-builder-"})
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": metadata,
+        "spec": {
+            "workflowTemplateRef": {"name": "dockerfile-builder", "clusterScope": True},
+            "arguments": {"parameters": [{"name": key, "value": value} for key, value in parameters.items()]},
+        },
+    }
+
+
+def node_outputs(node: dict[str, Any]) -> dict[str, str]:
+    """A node's output parameters, name -> value."""
+    return {p["name"]: p.get("value", "") for p in (node.get("outputs") or {}).get("parameters") or []}
+
+
+def nodes_by_display_name(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {node["displayName"]: node for node in (workflow.get("status") or {}).get("nodes", {}).values()}
+
+
+def sample_app(root: Path, dockerfile: str, name: str = "app.git") -> str:
+    """A bare repository `root/name` holding one Dockerfile; returns its commit."""
+    work = root / f"{name}.work"
+    git("init", "--quiet", "--bare", str(root / name))
+    git("clone", "--quiet", str(root / name), str(work))
+    (work / "Dockerfile").write_text(dockerfile)
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "sample app", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    return git("rev-parse", "HEAD", cwd=work)

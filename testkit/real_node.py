@@ -47,20 +47,18 @@ from typing import Any
 
 import yaml
 
-from testkit.paths import ROOT
 from testkit.real_openchoreo import (
     ClusterSetupError,
     KubeApi,
     _Process,
+    _tail,
     _wait_for,
     free_port,
+    run_build_script,
 )
 
-BUILD_SCRIPT = ROOT / "scripts" / "cluster" / "build.sh"
 NODE_COMPONENTS = ("etcd", "kube-apiserver", "kubelet", "kube-controller-manager", "kube-scheduler")
-BUILD_TIMEOUT_SECONDS = 3600
 READY_TIMEOUT_SECONDS = 120.0
-LOG_TAIL_LINES = 40
 
 CONTAINERD = "/usr/bin/containerd"
 CTR = "/usr/bin/ctr"
@@ -119,24 +117,9 @@ class NodeBinaries:
 
 
 def build_node_binaries() -> NodeBinaries:
-    """Build (or reuse from the cache) the five binaries; ClusterSetupError with the build's output on failure."""
-    try:
-        result = subprocess.run(
-            ["bash", str(BUILD_SCRIPT), *NODE_COMPONENTS],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=BUILD_TIMEOUT_SECONDS,
-        )
-    except subprocess.TimeoutExpired as error:
-        raise NodeSetupError(f"gate 2: building the node's binaries took over {BUILD_TIMEOUT_SECONDS} s") from error
-    paths = [Path(line) for line in result.stdout.splitlines() if line.strip()]
-    if result.returncode != 0 or len(paths) != len(NODE_COMPONENTS) or not all(path.is_file() for path in paths):
-        tail = "\n".join(result.stderr.splitlines()[-LOG_TAIL_LINES:])
-        raise NodeSetupError(
-            f"gate 2: scripts/cluster/build.sh {' '.join(NODE_COMPONENTS)} failed (exit {result.returncode}); "
-            f"the real node cannot be tested\n{tail}"
-        )
+    """Build (or reuse from the cache) the five binaries; NodeSetupError with the build's output on failure."""
+    paths = run_build_script(NODE_COMPONENTS, len(NODE_COMPONENTS), gate="gate 2", what="the real node",
+                             error=NodeSetupError)  # fmt: skip
     return NodeBinaries(*paths)
 
 
@@ -361,6 +344,9 @@ class RealNode:
     api_url: str = ""
     images: list[str] = field(default_factory=list)
     host_before: HostState | None = None
+    # The host as this node found it, captured under the host lock; kept after stop() (which compares against it
+    # before releasing the lock) so a test can compare two runs without racing another checkout's node.
+    clean_host: HostState | None = None
     _processes: dict[str, _Process] = field(default_factory=dict)
     _host_lock: int | None = None
 
@@ -410,7 +396,7 @@ class RealNode:
                 "catatonit busybox-static; scripts/cluster/test.sh installs them)"
             )
         self._acquire_host_lock()
-        self.host_before = HostState.capture()
+        self.host_before = self.clean_host = HostState.capture()
         leftovers = [
             f"{kind}: {list(values)}"
             for kind, values in (
@@ -849,14 +835,6 @@ def _rmdir_quietly(path: Path) -> None:
 def _remove_mounts_under(path: str) -> None:
     for point in sorted((p for p in _mount_points() if p.startswith(path + "/")), key=len, reverse=True):
         subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
-
-
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float) -> float:

@@ -29,7 +29,7 @@ import ssl
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,32 +77,44 @@ def _go_env() -> dict[str, str]:
     return {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "GOWORK": "off"}
 
 
-def build_binaries() -> ClusterBinaries:
-    """Build (or reuse from the cache) the three binaries. Raises ClusterSetupError with the build's output."""
+def run_build_script(
+    arguments: Sequence[str], expected: int, *, gate: str, what: str, error: type[ClusterSetupError] = ClusterSetupError
+) -> list[Path]:
+    """scripts/cluster/build.sh `arguments`: the paths of the cached (or freshly built) binaries, one a line. A build
+    that fails, times out or prints other than `expected` existing paths raises `error`, whose first line names the
+    gate and `what` cannot be tested, followed by the build's output."""
     try:
         result = subprocess.run(
-            ["bash", str(BUILD_SCRIPT), "all"],
+            ["bash", str(BUILD_SCRIPT), *arguments],
             capture_output=True,
             text=True,
             check=False,
             timeout=BUILD_TIMEOUT_SECONDS,
         )
-    except subprocess.TimeoutExpired as error:
-        raise ClusterSetupError(f"gate 1: building the binaries took over {BUILD_TIMEOUT_SECONDS} s") from error
+    except subprocess.TimeoutExpired as timeout:
+        raise error(f"{gate}: building {' '.join(arguments)} took over {BUILD_TIMEOUT_SECONDS} s") from timeout
     paths = [Path(line) for line in result.stdout.splitlines() if line.strip()]
-    if result.returncode != 0 or len(paths) != 3 or not all(path.is_file() for path in paths):
+    if result.returncode != 0 or len(paths) != expected or not all(path.is_file() for path in paths):
         tail = "\n".join(result.stderr.splitlines()[-LOG_TAIL_LINES:])
-        raise ClusterSetupError(
-            f"gate 1: scripts/cluster/build.sh all failed (exit {result.returncode}); "
-            f"the real OpenChoreo API server cannot be tested\n{tail}"
+        raise error(
+            f"{gate}: scripts/cluster/build.sh {' '.join(arguments)} failed (exit {result.returncode}); "
+            f"{what} cannot be tested\n{tail}"
         )
-    return ClusterBinaries(etcd=paths[0], kube_apiserver=paths[1], openchoreo_api=paths[2])
+    return paths
 
 
-def openchoreo_module_dir(version: str) -> Path:
-    """OpenChoreo's module in the Go module cache (downloaded through the proxy if needed)."""
+def build_binaries() -> ClusterBinaries:
+    """Build (or reuse from the cache) the three binaries. Raises ClusterSetupError with the build's output."""
+    etcd, kube_apiserver, openchoreo_api = run_build_script(
+        ["all"], 3, gate="gate 1", what="the real OpenChoreo API server"
+    )
+    return ClusterBinaries(etcd=etcd, kube_apiserver=kube_apiserver, openchoreo_api=openchoreo_api)
+
+
+def go_module_dir(module: str, version: str, *, gate: str, error: type[ClusterSetupError] = ClusterSetupError) -> Path:
+    """A module's directory in the Go module cache (downloaded through the proxy if needed)."""
     result = subprocess.run(
-        ["go", "mod", "download", "-json", f"{OPENCHOREO_MODULE}@{version}"],
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
         capture_output=True,
         text=True,
         check=False,
@@ -110,13 +122,16 @@ def openchoreo_module_dir(version: str) -> Path:
         timeout=600,
     )
     try:
-        directory = Path(json.loads(result.stdout)["Dir"])
-    except (ValueError, KeyError) as error:
-        raise ClusterSetupError(
-            f"gate 1: go mod download {OPENCHOREO_MODULE}@{version} failed: "
-            f"{(result.stderr or result.stdout).strip()[:500]}"
-        ) from error
-    return directory
+        return Path(json.loads(result.stdout)["Dir"])
+    except (ValueError, KeyError) as failure:
+        raise error(
+            f"{gate}: go mod download {module}@{version} failed: {(result.stderr or result.stdout).strip()[:500]}"
+        ) from failure
+
+
+def openchoreo_module_dir(version: str) -> Path:
+    """OpenChoreo's module in the Go module cache (downloaded through the proxy if needed)."""
+    return go_module_dir(OPENCHOREO_MODULE, version, gate="gate 1")
 
 
 def free_port() -> int:
@@ -232,6 +247,13 @@ _PLURALS = {
     "Role": "roles",
     "RoleBinding": "rolebindings",
 }
+
+
+def crd_established(api: KubeApi, name: str) -> bool:
+    """True once the CustomResourceDefinition `name` reports Established (no conditions yet: False)."""
+    crd = api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    conditions = crd.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 def _wait_for(what: str, check: Callable[[], bool], processes: list[_Process], timeout: float) -> float:
@@ -398,9 +420,7 @@ class RealOpenChoreo:
         return names
 
     def _established(self, name: str) -> bool:
-        crd = self.api.get(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-        conditions = crd.get("status", {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
+        return crd_established(self.api, name)
 
     def _grant_the_publisher(self) -> None:
         self.api.create(

@@ -270,7 +270,7 @@ def test_failure_exit_code_and_outputs_of_a_failed_pod(docker_client: Any, tiny:
         tiny, "echo partial > /tmp/o; exit 3", outputs={"parameters": [{"name": "o", "valueFrom": {"path": "/tmp/o"}}]}
     )
     result = run_pod(tpl, {}, name="podrun-fail", client=docker_client)
-    assert (result.phase, result.exit_code, result.message) == ("Failed", 3, "Error (exit code 3)")
+    assert (result.phase, result.exit_code, result.message) == ("Failed", 3, "main: Error (exit code 3)")
     assert result.outputs == {"o": "partial"}  # read from the stopped container's filesystem
 
 

@@ -988,7 +988,8 @@ class _Pod:
                 outputs, missing = self._outputs(handle)
                 phase, message = SUCCEEDED, ""
                 if exit_code != 0:
-                    phase, message = FAILED, f"Error (exit code {exit_code})"
+                    # Argo v4 names the failed container (operator.go inferFailedReason): `main: Error (exit code 1)`
+                    phase, message = FAILED, f"{container.name}: Error (exit code {exit_code})"
                 elif missing:
                     phase, message = ERROR, missing
                 result = self._result(exit_code, started, phase, message, notes, outputs=outputs)

@@ -110,6 +110,8 @@ class Node:
             out["outboundNodes"] = list(self.outbound_nodes)
         if self.retried:
             out["nodeFlag"] = {"retried": True}
+        elif self.type in (STEP_GROUP, SKIPPED):
+            out["nodeFlag"] = {}  # steps.go initializes step groups and skipped steps with an empty &NodeFlag{}
         if self.inputs:
             out["inputs"] = self.inputs
         if self.outputs:

@@ -295,7 +295,7 @@ class Engine:
         node.outputs = pod_outputs(template, outcome)
         message = outcome.message
         if outcome.phase == FAILED and not message:
-            message = f"Error (exit code {outcome.exit_code})"
+            message = f"main: Error (exit code {outcome.exit_code})"  # as Argo v4 words it
         self._finish(node, outcome.phase, message if outcome.phase != SUCCEEDED else "")
         node.seconds = time.monotonic() - started
         self.reporter.step_finished(node)
@@ -388,16 +388,22 @@ class Engine:
 
 
 def pod_outputs(template: JSON, outcome: PodOutcome) -> JSON | None:
-    """A Pod node's outputs as Argo records them: the declared output parameters (those without a value only when
-    the Pod succeeded) and the exit code."""
+    """A Pod node's outputs as Argo records them: the declared output parameters and the exit code.
+
+    argoexec's wait container reports every declared output parameter once the main container has run, even when it
+    failed, with the values it read before the first file it could not read (SaveParameters stops there); a pod that
+    never ran reports none."""
     outputs: JSON = {}
     params = []
+    reported = outcome.phase == SUCCEEDED or outcome.exit_code is not None
+    unread = False
     for param in (template.get("outputs") or {}).get("parameters") or []:
         entry = copy.deepcopy(param)
-        if param.get("name") in outcome.outputs:
+        if param.get("name") in outcome.outputs and not unread:
             entry["value"] = outcome.outputs[str(param.get("name"))]
             params.append(entry)
-        elif outcome.phase == SUCCEEDED:
+        elif reported:
+            unread = True
             params.append(entry)
     if params:
         outputs["parameters"] = params
