@@ -31,6 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "node: needs a real Kubernetes node (issue 12 gates 2-3: kubelet on a private containerd); also `cluster`",
     )
+    config.addinivalue_line(
+        "markers",
+        "planes: needs OpenChoreo's manager, cluster gateway and agent on the real node (issue 12 gate 4); also "
+        "`cluster` and `node`",
+    )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -45,7 +45,7 @@ from testkit.real_openchoreo_planes import (
 )
 from testkit.registry import BaseImage, Registry
 
-pytestmark = [pytest.mark.cluster, pytest.mark.node]
+pytestmark = [pytest.mark.cluster, pytest.mark.node, pytest.mark.planes]
 
 NAMESPACE = "default"  # the OpenChoreo namespace of the Project, Component and WorkflowRun
 PROJECT = "shop"
