@@ -37,6 +37,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -364,7 +365,9 @@ class RealPlanes:
             ],
             self._env(),
         )  # fmt: skip
-        self.argo.node.api.create(
+        self.argo.node.api.request(
+            "POST",
+            "/apis/external-secrets.io/v1/clustersecretstores",
             {
                 "apiVersion": "external-secrets.io/v1",
                 "kind": "ClusterSecretStore",
@@ -379,7 +382,7 @@ class RealPlanes:
                         }
                     }
                 },
-            }
+            },
         )
         path = f"/apis/external-secrets.io/v1/clustersecretstores/{SECRET_STORE}"
 
@@ -398,9 +401,11 @@ class RealPlanes:
         }
         # `secretStoreRef` fills ${workflowplane.secretStore} in the ClusterWorkflow's ExternalSecrets.
         spec["secretStoreRef"] = {"name": SECRET_STORE}
-        self.argo.node.api.create(
+        self.argo.node.api.request(
+            "POST",
+            f"/apis/{GROUP_VERSION}/clusterworkflowplanes",
             {"apiVersion": GROUP_VERSION, "kind": "ClusterWorkflowPlane", "metadata": {"name": PLANE_NAME},
-             "spec": spec}
+             "spec": spec},
         )  # fmt: skip
 
     def _start_gateway_agent_manager(self) -> None:
@@ -464,15 +469,20 @@ class RealPlanes:
                 [gateway, agent, manager],
                 READY_TIMEOUT_SECONDS,
             )
-        plane = f"/apis/{GROUP_VERSION}/clusterworkflowplanes/{PLANE_NAME}"
+        # The gateway's own view, through its internal API with the manager's client certificate (mTLS); the
+        # ClusterWorkflowPlane's status.agentConnection lags behind it by up to a minute (the manager's status
+        # interval).
+        context = ssl.create_default_context(cafile=str(pki.path("gateway-ca.crt")))
+        context.load_cert_chain(str(pki.path("manager.crt")), str(pki.path("manager.key")))
+        status_url = f"https://127.0.0.1:{self.internal_port}/api/v1/planes/workflowplane/{PLANE_ID}/status"
+        with httpx.Client(trust_env=False, timeout=5.0, verify=context) as internal:
 
-        def agent_connected() -> bool:
-            connection = self.argo.node.api.get(plane).get("status", {}).get("agentConnection") or {}
-            return bool(connection.get("connected"))
+            def agent_connected() -> bool:
+                response = internal.get(status_url)
+                return response.status_code == 200 and bool(response.json().get("connected"))
 
-        self.timings["agent connected"] = _wait_for("the cluster agent connected (ClusterWorkflowPlane status)",
-                                                    agent_connected, [gateway, agent, manager],
-                                                    READY_TIMEOUT_SECONDS)  # fmt: skip
+            self.timings["agent connected"] = _wait_for("the cluster agent connected to the gateway", agent_connected,
+                                                        [gateway, agent, manager], READY_TIMEOUT_SECONDS)  # fmt: skip
 
     # -------------------------------------------------------------------------------------------- teardown
     def stop(self) -> None:

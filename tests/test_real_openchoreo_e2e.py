@@ -171,6 +171,16 @@ def _outputs(node: dict[str, Any]) -> dict[str, str]:
     return {p["name"]: p.get("value", "") for p in (node.get("outputs") or {}).get("parameters") or []}
 
 
+def _argo_summary(planes: RealPlanes, name: str) -> Any:
+    """The Argo Workflow's phase, message and nodes, or why there is none (for a failure message)."""
+    path = f"/apis/argoproj.io/v1alpha1/namespaces/workflows-{NAMESPACE}/workflows/{name}"
+    if planes.argo.node.api.status(path) != 200:
+        return f"no Argo Workflow {name}"
+    status = planes.argo.node.api.get(path).get("status") or {}
+    nodes = {n["displayName"]: (n["phase"], n.get("message", "")) for n in (status.get("nodes") or {}).values()}
+    return status.get("phase"), status.get("message"), nodes
+
+
 def _create_target_secrets_without_the_operator(planes: RealPlanes, namespace: str) -> None:
     """No operator: create what its ExternalSecrets would have made (same names, same keys)."""
     values = planes.secret_values
@@ -222,7 +232,8 @@ def test_a_workflow_run_becomes_a_workload_through_openchoreo(
     record_timing("gate 4 WorkflowRun applied to Succeeded", time.monotonic() - applied)
     run = runs[-1]
     conditions = _conditions(run)
-    assert conditions["WorkflowSucceeded"]["status"] == "True", (run.get("status"), real_planes.logs()[-4000:])
+    explain = (run.get("status"), _argo_summary(real_planes, RUN), real_planes.logs()[-6000:])
+    assert conditions.get("WorkflowSucceeded", {}).get("status") == "True", explain
     assert conditions["WorkflowCompleted"]["reason"] == "WorkflowSucceeded", conditions
 
     # OpenChoreo rendered the ClusterWorkflow into this Argo Workflow, in the plane's namespace for the run.
