@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,10 @@ def test_a_workflow_run_becomes_a_workload_through_openchoreo(
     assert (reference["namespace"], reference["name"]) == (workflow_namespace, RUN), reference
     workflow = node.api.get(f"/apis/argoproj.io/v1alpha1/namespaces/{workflow_namespace}/workflows/{RUN}")
     assert workflow["status"]["phase"] == "Succeeded"
+    started, finished = (
+        datetime.fromisoformat(workflow["status"][key].replace("Z", "+00:00")) for key in ("startedAt", "finishedAt")
+    )
+    record_timing("gate 4 Argo Workflow started to finished", (finished - started).total_seconds())
     assert workflow["spec"]["workflowTemplateRef"] == {"name": WORKFLOW, "clusterScope": True}
     arguments = {p["name"]: p.get("value") for p in workflow["spec"]["arguments"]["parameters"]}
     assert arguments["api-server-url"] == api.url and arguments["oauth-token-url"] == api.token_url
