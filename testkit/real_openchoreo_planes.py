@@ -1,7 +1,7 @@
 """OpenChoreo's own control plane driving the real workflow plane (issue 12, gate 4): OpenChoreo v1.2.3's
 controller manager, cluster gateway and cluster agent (built from the `github.com/openchoreo/openchoreo` module
-by scripts/cluster/build.sh), `openchoreo-api` v1.2.3 (gate 1's binary) and, when it builds, the External Secrets
-Operator v0.16.2 with its fake provider, all against the kube-apiserver of the real node (gate 2) that real Argo
+by scripts/cluster/build.sh), `openchoreo-api` v1.2.3 (gate 1's binary) and, when it is cached, the External
+Secrets Operator v0.16.2 with its fake provider, all against the kube-apiserver of the real node (gate 2) that real Argo
 (gate 3) runs on: one cluster that is both control plane and workflow plane, as a single-cluster install is.
 
 `RealPlanes` starts, in a temporary directory of its own and on free ports of 127.0.0.1:
@@ -9,7 +9,8 @@ Operator v0.16.2 with its fake provider, all against the kube-apiserver of the r
   issuer (testkit/oauth_issuer.py, the stand-in identity provider) and `openchoreo-api` with security and
   authorization on (gate 1's code, pointed at the node's apiserver);
 - the ExternalSecret machinery: with the operator, every CRD of its `config/crds/bases/` (read from its module),
-  the controller as a host process (metrics off, no webhook: the controller alone does not start one) and a
+  the controller as a host process (metrics off, no webhook: the controller alone does not start one; only the
+  ExternalSecret and (Cluster)SecretStore reconcilers, the push and cluster-wide ones off) and a
   `ClusterSecretStore` whose **fake** provider serves the values the test gives it; without the operator, only the
   ExternalSecret CRD (OpenChoreo refuses to create a run's resources when the kind is unknown);
 - a throwaway PKI made with openssl: a CA for the gateway's serving certificate and its internal callers (the
