@@ -30,16 +30,25 @@ if [[ "${CI:-}" == "true" ]]; then
   echo "== benchmarks (quick)"
   "$PY" -m benchmarks --quick -o "${TMPDIR:-/tmp}/openchoreo-ci-pack-bench-quick.json"
 fi
-# Gates 2-3 (a real node, real Argo): their cold builds would push a cold CI run past 60 minutes on 2 cores
-# (README, "Tested against real OpenChoreo and Argo"), so they run whenever their binaries are cached and
-# otherwise print one line saying they did not run (`make test-cluster` builds them).
+# Gates 2-4 (a real node, real Argo, OpenChoreo's planes): their cold builds would push a cold CI run past 60
+# minutes on 2 cores (README, "Tested against real OpenChoreo and Argo"), so they run whenever their binaries are
+# cached and otherwise print one line saying they did not run (`make test-cluster` builds them). Gate 4 uses the
+# External Secrets Operator when it is cached too, else the ExternalSecret CRD alone.
 node_selection=()
 if PACK_CLUSTER_CACHED_ONLY=1 bash scripts/cluster/build.sh node argo >/dev/null 2>&1; then
   bash scripts/cluster/node-host.sh
   echo "== real-system tier, gates 2-3: node and Argo binaries cached; their tests run (marker node)"
+  if PACK_CLUSTER_CACHED_ONLY=1 bash scripts/cluster/build.sh planes >/dev/null 2>&1; then
+    echo "== real-system tier, gate 4: OpenChoreo's manager, gateway and agent cached; its tests run (marker planes)"
+  else
+    echo "NOT RUN: real-system tier gate 4 (OpenChoreo's manager, gateway, agent; marker planes): binaries not" \
+      "cached; build them with 'bash scripts/cluster/build.sh planes eso' (~3 min + ~20 min) or run 'make test-cluster'"
+    node_selection=(-m "not planes")
+  fi
 else
-  echo "NOT RUN: real-system tier gates 2-3 (real node, real Argo; marker node): binaries not cached;" \
-    "build them with 'bash scripts/cluster/build.sh node argo' (~15 min) or run 'make test-cluster'"
+  echo "NOT RUN: real-system tier gates 2-3 and 4 (real node, real Argo, OpenChoreo's planes; marker node): binaries" \
+    "not cached; build them with 'bash scripts/cluster/build.sh node argo planes eso' (~40 min) or run" \
+    "'make test-cluster'"
   node_selection=(-m "not node")
 fi
 echo "== tests"

@@ -1,7 +1,7 @@
 """Pytest plugin of the real-system tier (issue 12; registered in tests/conftest.py): the session fixtures that
-build and start the real OpenChoreo API server (gate 1) and a real node (gate 2), and the two lines the terminal
-summary gets from them: why the tier failed (one `FAIL: gate N: …` line) and how long building, booting and
-testing took (figures, never asserted)."""
+build and start the real OpenChoreo API server (gate 1), a real node (gate 2), real Argo (gate 3) and OpenChoreo's
+planes on it (gate 4), and the two lines the terminal summary gets from them: why the tier failed (one
+`FAIL: gate N: …` line) and how long building, booting and testing took (figures, never asserted)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ import pytest
 from testkit.real_argo import ArgoBinaries, RealArgo, build_argo_binaries, render_pack
 from testkit.real_node import NodeBinaries, RealNode, build_node_binaries
 from testkit.real_openchoreo import ClusterBinaries, ClusterSetupError, RealOpenChoreo, build_binaries
+from testkit.real_openchoreo_planes import (
+    GIT_PASSWORD,
+    PlaneBinaries,
+    RealPlanes,
+    build_plane_binaries,
+    plane_secret_values,
+)
 
 _CLUSTER_TIMINGS: dict[str, float] = {}
 _CLUSTER_FAILURES: list[str] = []
@@ -25,6 +32,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "node: needs a real Kubernetes node (issue 12 gates 2-3: kubelet on a private containerd); also `cluster`",
+    )
+    config.addinivalue_line(
+        "markers",
+        "planes: needs OpenChoreo's manager, cluster gateway and agent on the real node (issue 12 gate 4); also "
+        "`cluster` and `node`",
     )
 
 
@@ -161,3 +173,47 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     nodes of its own (gate 2's teardown test) must run before the session node takes the host lock, whatever the
     test files are called."""
     items.sort(key=lambda item: "real_node" in getattr(item, "fixturenames", ()))
+
+
+# ---------------------------------------------------------------------------------------------- gate 4: the planes
+@pytest.fixture(scope="session")
+def real_plane_binaries() -> PlaneBinaries:
+    """OpenChoreo's manager, cluster gateway and agent from the cache (built on first use; a failure is an error, not
+    a skip), plus the External Secrets Operator when it is cached (else the ExternalSecret CRD alone)."""
+    started = time.monotonic()
+    try:
+        binaries = build_plane_binaries()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS["plane binaries ready"] = time.monotonic() - started
+    return binaries
+
+
+@pytest.fixture(scope="session")
+def real_planes(
+    real_argo: RealArgo, real_openchoreo_binaries: ClusterBinaries, real_plane_binaries: PlaneBinaries
+) -> Iterator[RealPlanes]:
+    """OpenChoreo's manager, gateway, agent and openchoreo-api (and ESO) on the session's node and Argo
+    (testkit/real_openchoreo_planes.py); the fake secret store serves the values `plane_secret_values` names."""
+    client_secret = "gate4-publisher-" + secrets.token_urlsafe(16)
+    assert real_argo.node.directory is not None
+    planes = RealPlanes(
+        real_argo,
+        real_openchoreo_binaries,
+        real_plane_binaries,
+        client_secret=client_secret,
+        secret_values=plane_secret_values(
+            client_secret, (real_argo.node.directory / "pki" / "ca.crt").read_text(), GIT_PASSWORD
+        ),
+    )
+    try:
+        planes.__enter__()
+    except ClusterSetupError as error:
+        _CLUSTER_FAILURES.append(str(error).splitlines()[0])
+        raise
+    _CLUSTER_TIMINGS.update({f"planes start {name}": seconds for name, seconds in planes.timings.items()})
+    try:
+        yield planes
+    finally:
+        planes.stop()
