@@ -18,8 +18,9 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not docker and not oracle and not cluster"
 
 ## test-cluster: the real-system tier alone (issue 12): real etcd, kube-apiserver and openchoreo-api v1.2.3 (gate 1),
-## a real node (kubelet, controller manager, scheduler v1.36.3 on a private containerd; gate 2) and Argo v4.0.5
-## (gate 3), built from the Go module proxy (cached in /root/.cache/pack-cluster), then the tests marked `cluster`
+## a real node (kubelet, controller manager, scheduler v1.36.3 on a private containerd; gate 2), Argo v4.0.5
+## (gate 3) and OpenChoreo's manager, gateway, agent + ESO v0.16.2 (gate 4), built from the Go module proxy (cached
+## in /root/.cache/pack-cluster), then the tests marked `cluster`
 test-cluster: $(STAMP)
 	PY=$(PY) bash scripts/cluster/test.sh
 
