@@ -124,7 +124,7 @@ def step_env(extra: Mapping[str, str], outputs: Path) -> dict[str, str]:
         "IMAGE_NAME", "IMAGE_TAG", "GIT_REVISION", "DOCKER_CONTEXT", "DOCKERFILE_PATH", "BUILD_ARGS", "BUILD_ENV",
         "BUILD_CACHE_REPO", "REGISTRY_TLS_VERIFY", "SOURCE_DIR", "IMAGE_ARCHIVE", "BUILDAH_STORAGE_DIR",
         "REGISTRY_AUTH_FILE", "REGISTRY_CA_DIR", "REGISTRY", "PUBLISH_RETRIES", "PUBLISH_RETRY_DELAY",
-        "PUBLISH_TIMEOUT",
+        "PUBLISH_TIMEOUT", "LAYER_COMPRESSION",
     }  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key not in step_vars}
     env["PYTHONPATH"] = str(ROOT)
@@ -205,7 +205,15 @@ def run_build_step(
     return BuildResult(timed, end - start, archive)
 
 
-def run_publish_step(*, archive: Path, registry: str, image_name: str, revision: str, outputs: Path) -> Timed:
+def run_publish_step(
+    *,
+    archive: Path,
+    registry: str,
+    image_name: str,
+    revision: str,
+    outputs: Path,
+    extra: Mapping[str, str] | None = None,
+) -> Timed:
     """`python -m steps.publish_image`: skopeo copy of the archive to the registry."""
     env = step_env(
         {
@@ -216,6 +224,7 @@ def run_publish_step(*, archive: Path, registry: str, image_name: str, revision:
             "IMAGE_ARCHIVE": str(archive),
             "REGISTRY_TLS_VERIFY": "false",
             "PUBLISH_RETRIES": "0",
+            **(extra or {}),
         },
         outputs,
     )
