@@ -153,6 +153,45 @@ class BuildResult:
         built = self.timed.first("] built ")
         return self.timed.seconds - built if built is not None else 0.0
 
+    def phases(self) -> dict[str, float]:
+        """Wall-clock split of the step from its own log lines (arrival times): `start-up` (interpreter, input
+        checks), `base` (FROM: pulling the base image), `steps` (the Dockerfile's other instructions, with
+        `cache-pull` = STEP line to "Cache pulled from remote" summed over the hits, key computation included, and
+        `cache-push` = "Pushing cache" to the next buildah line), `commit` (COMMIT to bud's end) and `archive`."""
+        timed = self.timed
+        building, second, commit, built = (
+            timed.first("] building "),
+            timed.first("] STEP 2/"),
+            timed.first("] COMMIT "),
+            timed.first("] built "),
+        )
+        if building is None or built is None:
+            return {}
+        cache_pull = cache_push = 0.0
+        step_started: float | None = None
+        push_started: float | None = None
+        for at, line in timed.lines:
+            if "--> Pushing cache" in line:
+                push_started = at
+            elif push_started is not None and "] --> " in line:
+                cache_push += at - push_started
+                push_started = None
+            if "] STEP " in line:
+                step_started = at
+            elif "--> Cache pulled from remote" in line and step_started is not None:
+                cache_pull += at - step_started
+        second = second if second is not None else built
+        commit = commit if commit is not None else built
+        return {
+            "start-up": building,
+            "base": second - building,
+            "steps": commit - second,
+            "cache-pull": cache_pull,
+            "cache-push": cache_push,
+            "commit": built - commit,
+            "archive": timed.seconds - built,
+        }
+
     @property
     def cache_hits(self) -> int:
         return self.timed.count("Using cache")

@@ -21,6 +21,7 @@ from benchmarks.harness import (
     Context,
     Measurement,
     Skip,
+    Timed,
     failed,
     measurement_from_json,
     ratio,
@@ -164,3 +165,33 @@ def test_quick_smoke_of_the_cheap_benchmark(tmp_path: Path) -> None:
     )
     assert "| name | runs | median | min | max | ratio | notes |" in shown.stdout
     assert "| pack-cli.render |" in shown.stdout
+
+
+def test_build_phases_split_the_steps_wall_time_from_its_log_lines(tmp_path: Path) -> None:
+    lines = [
+        (0.10, "[build-image] building bench/x:v1-r1 from Dockerfile (context ., cache r/c)"),
+        (0.15, "[build-image] STEP 1/4: FROM base"),
+        (0.40, "[build-image] STEP 2/4: COPY a /a"),
+        (0.70, "[build-image] --> Cache pulled from remote r/c:k1"),
+        (0.71, "[build-image] --> Using cache 0123"),
+        (0.80, "[build-image] STEP 3/4: RUN make"),
+        (1.80, "[build-image] --> Pushing cache r/c:k2"),
+        (2.05, "[build-image] --> 4567"),
+        (2.10, "[build-image] STEP 4/4: CMD x"),
+        (2.20, "[build-image] COMMIT localhost/bench/x:v1-r1"),
+        (2.50, "[build-image] built bench/x:v1-r1 in 2.4s"),
+        (3.00, "[build-image] wrote app-image.tar"),
+    ]
+    result = fixtures.BuildResult(Timed(3.25, 0, lines), bud_seconds=2.4, archive=tmp_path / "a.tar")
+    phases = {name: round(value, 3) for name, value in result.phases().items()}
+    assert phases == {
+        "start-up": 0.1,
+        "base": 0.3,
+        "steps": 1.8,
+        "cache-pull": 0.3,
+        "cache-push": 0.25,
+        "commit": 0.3,
+        "archive": 0.75,
+    }
+    assert result.cache_hits == 1 and result.build_steps == 4
+    assert fixtures.BuildResult(Timed(1.0, 0, []), 0.0, tmp_path).phases() == {}
