@@ -195,3 +195,31 @@ def test_build_phases_split_the_steps_wall_time_from_its_log_lines(tmp_path: Pat
     }
     assert result.cache_hits == 1 and result.build_steps == 4
     assert fixtures.BuildResult(Timed(1.0, 0, []), 0.0, tmp_path).phases() == {}
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_quick_handoff_and_rebuild_rows_with_both_compressions(tmp_path: Path) -> None:
+    """`--quick --runs 1 --only handoff rebuild` with the real buildah, podman, skopeo and registry: every row ok,
+    the zstd hand-off rows and the rebuild phase split present (figures are never checked)."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--runs", "1", "--only", "handoff", "rebuild", "-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    rows = {m["name"]: m for m in json.loads(out.read_text())["measurements"]}
+    assert all(row["status"] == "ok" for row in rows.values()), [n for n, r in rows.items() if r["status"] != "ok"]
+    for case in ("small", "100mb"):
+        for path in ("ours", "theirs", "ours-zstd"):
+            assert {f"handoff.{case}.{path}.{what}" for what in ("total", "handoff", "archive")} <= set(rows)
+        assert rows[f"handoff.{case}.ours-zstd.handoff"]["ratio_label"] == "ours/theirs"
+        assert "x faster than theirs" in rows[f"handoff.{case}.ours-zstd.handoff"]["notes"]
+    for case in ("cold", "cache.unchanged", "cache.changed", "cache.unchanged.zstd", "cache.changed.zstd"):
+        phases = rows[f"rebuild.{case}"]["extra"]["phases"]
+        assert set(phases) == {"start-up", "base", "steps", "cache-pull", "cache-push", "commit", "archive"}
+    assert rows["rebuild.cache.unchanged"]["extra"]["cache_hits"] == ["6/6"]
