@@ -316,3 +316,26 @@ def test_the_pack_setting_offers_the_steps_formats_and_reaches_both_templates(tm
         check=False,
     )
     assert bad.returncode != 0 and "publish.layer_compression" in bad.stderr
+
+
+@pytest.mark.docker
+def test_cached_rebuild_with_zstd_archives_the_same_image(
+    tmp_path: Path, busybox_base: BaseImage, plain_registry: Registry
+) -> None:
+    """A new pod rebuilding unchanged sources from the registry layer cache writes the same zstd archive (same
+    manifest digest) as the build that filled the cache: the cache is pulled, the archive compressed again."""
+    cache = f"{plain_registry.host}/compression/cache-{uuid.uuid4().hex[:6]}"
+    push_auth = tmp_path / "cache-push" / ".dockerconfigjson"  # the opt-in; this registry takes anonymous pushes
+    push_auth.parent.mkdir()
+    push_auth.write_text('{"auths": {}}')
+    args = ["--layer-compression", "zstd", "--cache-repo", cache, "--cache-auth-file", str(push_auth)]
+    first, archive = build(tmp_path, busybox_base, *args)
+    assert first.returncode == 0, first.stderr
+    assert "--> Pushing cache" in first.stderr
+    first_layers = archive_layers(archive)
+    second, archive = build(tmp_path, busybox_base, *args)  # `build` empties the store: a new pod
+    assert second.returncode == 0, second.stderr
+    assert "--> Cache pulled from remote" in second.stderr and "--> Pushing cache" not in second.stderr
+    assert second.output("image-digest") == first.output("image-digest")
+    assert archive_layers(archive) == first_layers
+    assert all(media == MEDIA_TYPES[ZSTD] for media, _ in first_layers)
