@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import importlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ BENCHMARKS: dict[str, str] = {
 }
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 FULL_RUNS = 9
+DEFAULT_SCRATCH = "/var/tmp"
 QUICK_RUNS = 2
 
 
@@ -58,11 +60,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file ({DEFAULT_OUTPUT})")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the scratch directory (debugging)")
+    parser.add_argument(
+        "--scratch-dir",
+        type=Path,
+        default=Path(DEFAULT_SCRATCH),
+        help=f"where the stores, archives and the registry live ({DEFAULT_SCRATCH}; e.g. /dev/shm when other work "
+        "saturates the disk: both paths alike, the JSON records the file system)",
+    )
     parser.add_argument("--show", type=Path, metavar="RESULTS.json", help="print the table of a saved run, run nothing")
     args = parser.parse_args(argv)
     if args.runs is not None and args.runs < 1:
         parser.error("--runs must be >= 1")
     return args
+
+
+def scratch_info(path: Path) -> str:
+    """The scratch directory and its file system type (from /proc/self/mounts: the longest mount point above it)."""
+    resolved = str(path.resolve())
+    best, fstype = "", "unknown"
+    try:
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            fields = line.split()
+            mount = fields[1]
+            inside = resolved == mount or resolved.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) >= len(best):
+                best, fstype = mount, fields[2]
+    except OSError:
+        pass
+    return f"{resolved} ({fstype})"
 
 
 def run_one(ctx: Context, name: str, module: ModuleType) -> list[Measurement]:
@@ -99,8 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = args.only or list(BENCHMARKS)
     started_at = dt.datetime.now(dt.UTC)
     started = time.monotonic()
+    if not args.scratch_dir.is_dir():
+        print(f"--scratch-dir: {args.scratch_dir} is not a directory", file=sys.stderr)
+        return 2
     info = machine_info()
-    workdir = Path(tempfile.mkdtemp(prefix="pack-bench-", dir="/var/tmp"))
+    info["scratch"] = scratch_info(args.scratch_dir)
+    workdir = Path(tempfile.mkdtemp(prefix="pack-bench-", dir=args.scratch_dir))
     measurements: list[Measurement] = []
     summary: dict[str, dict[str, object]] = {}
     try:
@@ -116,7 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows = run_one(ctx, name, module)
                 seconds = time.monotonic() - begin
                 status = "ok" if all(r.status == "ok" for r in rows) else rows[0].status
-                summary[name] = {"status": status, "seconds": round(seconds, 1)}
+                summary[name] = {
+                    "status": status,
+                    "seconds": round(seconds, 1),
+                    "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
+                }
                 ctx.log(f"{name}: {status} in {seconds:.0f}s")
                 measurements.extend(rows)
     finally:

@@ -124,7 +124,7 @@ def step_env(extra: Mapping[str, str], outputs: Path) -> dict[str, str]:
         "IMAGE_NAME", "IMAGE_TAG", "GIT_REVISION", "DOCKER_CONTEXT", "DOCKERFILE_PATH", "BUILD_ARGS", "BUILD_ENV",
         "BUILD_CACHE_REPO", "REGISTRY_TLS_VERIFY", "SOURCE_DIR", "IMAGE_ARCHIVE", "BUILDAH_STORAGE_DIR",
         "REGISTRY_AUTH_FILE", "REGISTRY_CA_DIR", "REGISTRY", "PUBLISH_RETRIES", "PUBLISH_RETRY_DELAY",
-        "PUBLISH_TIMEOUT",
+        "PUBLISH_TIMEOUT", "LAYER_COMPRESSION",
     }  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key not in step_vars}
     env["PYTHONPATH"] = str(ROOT)
@@ -152,6 +152,45 @@ class BuildResult:
         """Everything after bud: buildah push to the OCI archive, digest check, rename."""
         built = self.timed.first("] built ")
         return self.timed.seconds - built if built is not None else 0.0
+
+    def phases(self) -> dict[str, float]:
+        """Wall-clock split of the step from its own log lines (arrival times): `start-up` (interpreter, input
+        checks), `base` (FROM: pulling the base image), `steps` (the Dockerfile's other instructions, with
+        `cache-pull` = STEP line to "Cache pulled from remote" summed over the hits, key computation included, and
+        `cache-push` = "Pushing cache" to the next buildah line), `commit` (COMMIT to bud's end) and `archive`."""
+        timed = self.timed
+        building, second, commit, built = (
+            timed.first("] building "),
+            timed.first("] STEP 2/"),
+            timed.first("] COMMIT "),
+            timed.first("] built "),
+        )
+        if building is None or built is None:
+            return {}
+        cache_pull = cache_push = 0.0
+        step_started: float | None = None
+        push_started: float | None = None
+        for at, line in timed.lines:
+            if "--> Pushing cache" in line:
+                push_started = at
+            elif push_started is not None and "] --> " in line:
+                cache_push += at - push_started
+                push_started = None
+            if "] STEP " in line:
+                step_started = at
+            elif "--> Cache pulled from remote" in line and step_started is not None:
+                cache_pull += at - step_started
+        second = second if second is not None else built
+        commit = commit if commit is not None else built
+        return {
+            "start-up": building,
+            "base": second - building,
+            "steps": commit - second,
+            "cache-pull": cache_pull,
+            "cache-push": cache_push,
+            "commit": built - commit,
+            "archive": timed.seconds - built,
+        }
 
     @property
     def cache_hits(self) -> int:
@@ -205,7 +244,15 @@ def run_build_step(
     return BuildResult(timed, end - start, archive)
 
 
-def run_publish_step(*, archive: Path, registry: str, image_name: str, revision: str, outputs: Path) -> Timed:
+def run_publish_step(
+    *,
+    archive: Path,
+    registry: str,
+    image_name: str,
+    revision: str,
+    outputs: Path,
+    extra: Mapping[str, str] | None = None,
+) -> Timed:
     """`python -m steps.publish_image`: skopeo copy of the archive to the registry."""
     env = step_env(
         {
@@ -216,6 +263,7 @@ def run_publish_step(*, archive: Path, registry: str, image_name: str, revision:
             "IMAGE_ARCHIVE": str(archive),
             "REGISTRY_TLS_VERIFY": "false",
             "PUBLISH_RETRIES": "0",
+            **(extra or {}),
         },
         outputs,
     )

@@ -2,14 +2,16 @@
 
 ours   `python -m steps.build` (buildah bud --layers --isolation chroot, overlay store on a fresh dir, then
        `buildah push <image> oci-archive:app-image.tar`) -> `python -m steps.publish_image`
-       (`skopeo copy oci-archive:app-image.tar docker://127.0.0.1:PORT/...`).
+       (`skopeo copy oci-archive:app-image.tar docker://127.0.0.1:PORT/...`), gzip layers (the default).
+ours-zstd  the same with layer-compression zstd (LAYER_COMPRESSION=zstd for both steps).
 theirs OpenChoreo's containerfile-build + publish-image (v1.x): `podman build` -> `podman save -o app-image.tar`
        in the build pod's store; then, in a second fresh store (the publish pod), `podman load -i`,
        `podman tag`, `podman push`.
 
 Each run uses fresh stores, as a new pod would; both paths pull the base image from the same registry.
 Cases: a small image (busybox + a few files) and one with a ~300 MB layer of incompressible data (RUN from
-/dev/urandom); --quick shrinks that layer to 100 MB. Runs alternate ours/theirs to spread machine noise.
+/dev/urandom); --quick shrinks that layer to 100 MB. The order of the three paths rotates from run to run to
+spread machine noise.
 """
 
 from __future__ import annotations
@@ -55,8 +57,18 @@ def write_app(directory: Path, base_ref: str, blob_mb: int) -> None:
     (directory / "Dockerfile").write_text("\n".join(lines) + "\n")
 
 
-def run_ours(ctx: Context, env: fixtures.Env, app: Path, *, repo: str, revision: str, samples: PathSamples) -> None:
+def run_ours(
+    ctx: Context,
+    env: fixtures.Env,
+    app: Path,
+    *,
+    repo: str,
+    revision: str,
+    samples: PathSamples,
+    compression: str = "gzip",
+) -> None:
     pod = ctx.scratch("ours")
+    step_env = {"LAYER_COMPRESSION": compression}
     try:
         workspace = pod / "workspace"
         workspace.mkdir()
@@ -68,6 +80,7 @@ def run_ours(ctx: Context, env: fixtures.Env, app: Path, *, repo: str, revision:
             image_name=repo,
             revision=revision,
             outputs=pod / "out-build",
+            extra=step_env,
         )
         fixtures.remove_store(pod / "build-store")  # the build pod ends; its emptyDir goes
         published = fixtures.run_publish_step(
@@ -76,6 +89,7 @@ def run_ours(ctx: Context, env: fixtures.Env, app: Path, *, repo: str, revision:
             image_name=repo,
             revision=revision,
             outputs=pod / "out-publish",
+            extra=step_env,
         )
         digest = fixtures.read_output(pod / "out-publish", "image-digest")
         if fixtures.manifest_digest(env, repo, f"v1-{revision}") != digest:
@@ -124,20 +138,18 @@ def run_theirs(ctx: Context, env: fixtures.Env, app: Path, *, repo: str, revisio
 def measure_case(ctx: Context, env: fixtures.Env, case: str, blob_mb: int, runs: int) -> list[Measurement]:
     app = ctx.scratch(f"app-{case}")
     write_app(app, env.base_ref, blob_mb)
-    ours, theirs = PathSamples(), PathSamples()
+    ours, ours_zstd, theirs = PathSamples(), PathSamples(), PathSamples()
+    paths = ["ours", "theirs", "ours-zstd"]
     for run in range(runs):
         ctx.log(f"handoff {case}: run {run + 1}/{runs}")
-        order = (run_ours, run_theirs) if run % 2 == 0 else (run_theirs, run_ours)
-        for runner in order:
-            who = "ours" if runner is run_ours else "theirs"
-            runner(
-                ctx,
-                env,
-                app,
-                repo=f"bench/handoff-{case}-{who}",
-                revision=f"r{run:02d}",
-                samples=ours if who == "ours" else theirs,
-            )
+        shift = run % len(paths)
+        for who in paths[shift:] + paths[:shift]:
+            repo, revision = f"bench/handoff-{case}-{who}", f"r{run:02d}"
+            if who == "theirs":
+                run_theirs(ctx, env, app, repo=repo, revision=revision, samples=theirs)
+            else:
+                samples, compression = (ours, "gzip") if who == "ours" else (ours_zstd, "zstd")
+                run_ours(ctx, env, app, repo=repo, revision=revision, samples=samples, compression=compression)
     what = f"{blob_mb} MB incompressible layer" if blob_mb else "busybox + 5 small files"
     prefix = f"handoff.{case}"
     ours_note = f"{what}; build step + publish step; {ours.phase_note()}"
@@ -152,14 +164,31 @@ def measure_case(ctx: Context, env: fixtures.Env, case: str, blob_mb: int, runs:
         Measurement(f"{prefix}.ours.archive", ours.archive_mb, unit="MiB", notes="OCI archive, gzip layers"),
         Measurement(f"{prefix}.theirs.archive", theirs.archive_mb, unit="MiB", notes="podman save (docker archive)"),
     ]
+    zstd_rows = [
+        Measurement(f"{prefix}.ours-zstd.total", ours_zstd.total, notes=f"zstd layers; {ours_zstd.phase_note()}"),
+        Measurement(
+            f"{prefix}.ours-zstd.handoff",
+            ours_zstd.handoff,
+            notes="after bud: buildah push --compression-format zstd oci-archive + skopeo copy",
+        ),
+        Measurement(f"{prefix}.ours-zstd.archive", ours_zstd.archive_mb, unit="MiB", notes="OCI archive, zstd layers"),
+    ]
     for index in (0, 2, 4):
         rows[index].ratio = ratio(rows[index], rows[index + 1])
         rows[index].ratio_label = "ours/theirs"
+        zstd_rows[index // 2].ratio = ratio(zstd_rows[index // 2], rows[index + 1])
+        zstd_rows[index // 2].ratio_label = "ours/theirs"
+    for row in (rows[2], zstd_rows[1]):  # the hand-off goal is a speed-up: say it as one
+        speedup = ratio(rows[3], row)
+        if speedup is not None:
+            row.notes += f"; {speedup:.2f}x faster than theirs"
+    rows += zstd_rows
     for row in rows:
         row.extra["case"] = case
         row.extra["blob_mb"] = blob_mb
     rows[0].extra["phases"] = ours.phases
     rows[1].extra["phases"] = theirs.phases
+    zstd_rows[0].extra["phases"] = ours_zstd.phases
     return rows
 
 

@@ -229,6 +229,7 @@ def describe_machine(info: Mapping[str, JSONValue]) -> str:
         f"{info.get('cpus')} cores, {info.get('memory_gib')} GiB, {info.get('os')} (kernel {info.get('kernel')}), "
         f"docker {info.get('docker_server')}, {info.get('buildah')}, {info.get('podman')}, {info.get('skopeo')}, "
         f"Python {info.get('python')}; load average at start {info.get('load_average')}"
+        + (f"; scratch {info['scratch']}" if info.get("scratch") else "")
     )
 
 

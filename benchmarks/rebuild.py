@@ -33,6 +33,8 @@ CASES: list[tuple[str, str]] = [
     ("cache.cold", "fresh store, empty registry cache (pushes the cache)"),
     ("cache.unchanged", "fresh store, registry cache, unchanged sources"),
     ("cache.changed", "fresh store, registry cache, one changed source"),
+    ("cache.unchanged.zstd", "as cache.unchanged, zstd layers in the archive"),
+    ("cache.changed.zstd", "as cache.changed, zstd layers in the archive"),
     ("warm.unchanged", "same store as the cold build (reference), unchanged sources"),
     ("warm.changed", "same store as the cold build (reference), one changed source"),
 ]
@@ -73,6 +75,11 @@ class CaseSamples:
     total: list[float] = field(default_factory=list)
     bud: list[float] = field(default_factory=list)
     hits: list[str] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=dict)
+
+    def phase_note(self) -> str:
+        parts = [f"{name} {median_of(values) or 0:.2f}" for name, values in self.phases.items()]
+        return "phase medians (s): " + ", ".join(parts)
 
 
 def run(ctx: Context) -> list[Measurement]:
@@ -95,6 +102,7 @@ def run(ctx: Context) -> list[Measurement]:
                 revision=f"r{run_index:02d}",
                 outputs=pod / "out",
                 cache_repo=cache,
+                extra={"LAYER_COMPRESSION": "zstd" if case.endswith(".zstd") else "gzip"},
             )
         finally:
             fixtures.remove_store(pod)
@@ -102,6 +110,8 @@ def run(ctx: Context) -> list[Measurement]:
         entry.total.append(result.timed.seconds)
         entry.bud.append(result.bud_seconds)
         entry.hits.append(f"{result.cache_hits}/{max(result.build_steps - 1, 0)}")
+        for name, seconds in result.phases().items():
+            entry.phases.setdefault(name, []).append(seconds)
 
     def same_store_group(index: int) -> None:
         store = ctx.scratch("rebuild-warm-store")
@@ -134,7 +144,16 @@ def run(ctx: Context) -> list[Measurement]:
             None,
             ([("fresh.unchanged", False)], False),
             ([("fresh.changed", True)], False),
-            ([("cache.cold", False), ("cache.unchanged", False), ("cache.changed", True)], True),
+            (
+                [
+                    ("cache.cold", False),
+                    ("cache.unchanged", False),
+                    ("cache.changed", True),
+                    ("cache.unchanged.zstd", False),
+                    ("cache.changed.zstd", True),
+                ],
+                True,
+            ),
         ]
         shift = index % len(groups)  # rotate the order: no case always runs first (cold caches) or last
         for group in groups[shift:] + groups[:shift]:
@@ -150,9 +169,13 @@ def run(ctx: Context) -> list[Measurement]:
         row = cold if case == "cold" else Measurement(f"rebuild.{case}", entry.total)
         bud = median_of(entry.bud)
         hits = f"{entry.hits[0]} in every run" if len(set(entry.hits)) == 1 else ", ".join(entry.hits)
-        row.notes = f"{description}; bud median {bud or 0:.2f} s; cache hits {hits}"
+        row.notes = f"{description}; bud median {bud or 0:.2f} s; cache hits {hits}; {entry.phase_note()}"
         row.ratio, row.ratio_label = ratio(row, cold), "x cold"
-        row.extra = {"bud_seconds": [round(value, 4) for value in entry.bud], "cache_hits": entry.hits}
+        row.extra = {
+            "bud_seconds": [round(value, 4) for value in entry.bud],
+            "cache_hits": entry.hits,
+            "phases": {name: [round(value, 4) for value in values] for name, values in entry.phases.items()},
+        }
         rows.append(row)
     rows[0].notes = f"{DEPS_MB} MB dependency layer + sources; " + rows[0].notes
     return rows

@@ -21,6 +21,7 @@ from benchmarks.harness import (
     Context,
     Measurement,
     Skip,
+    Timed,
     failed,
     measurement_from_json,
     ratio,
@@ -164,3 +165,61 @@ def test_quick_smoke_of_the_cheap_benchmark(tmp_path: Path) -> None:
     )
     assert "| name | runs | median | min | max | ratio | notes |" in shown.stdout
     assert "| pack-cli.render |" in shown.stdout
+
+
+def test_build_phases_split_the_steps_wall_time_from_its_log_lines(tmp_path: Path) -> None:
+    lines = [
+        (0.10, "[build-image] building bench/x:v1-r1 from Dockerfile (context ., cache r/c)"),
+        (0.15, "[build-image] STEP 1/4: FROM base"),
+        (0.40, "[build-image] STEP 2/4: COPY a /a"),
+        (0.70, "[build-image] --> Cache pulled from remote r/c:k1"),
+        (0.71, "[build-image] --> Using cache 0123"),
+        (0.80, "[build-image] STEP 3/4: RUN make"),
+        (1.80, "[build-image] --> Pushing cache r/c:k2"),
+        (2.05, "[build-image] --> 4567"),
+        (2.10, "[build-image] STEP 4/4: CMD x"),
+        (2.20, "[build-image] COMMIT localhost/bench/x:v1-r1"),
+        (2.50, "[build-image] built bench/x:v1-r1 in 2.4s"),
+        (3.00, "[build-image] wrote app-image.tar"),
+    ]
+    result = fixtures.BuildResult(Timed(3.25, 0, lines), bud_seconds=2.4, archive=tmp_path / "a.tar")
+    phases = {name: round(value, 3) for name, value in result.phases().items()}
+    assert phases == {
+        "start-up": 0.1,
+        "base": 0.3,
+        "steps": 1.8,
+        "cache-pull": 0.3,
+        "cache-push": 0.25,
+        "commit": 0.3,
+        "archive": 0.75,
+    }
+    assert result.cache_hits == 1 and result.build_steps == 4
+    assert fixtures.BuildResult(Timed(1.0, 0, []), 0.0, tmp_path).phases() == {}
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_quick_handoff_and_rebuild_rows_with_both_compressions(tmp_path: Path) -> None:
+    """`--quick --runs 1 --only handoff rebuild` with the real buildah, podman, skopeo and registry: every row ok,
+    the zstd hand-off rows and the rebuild phase split present (figures are never checked)."""
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--runs", "1", "--only", "handoff", "rebuild", "-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    rows = {m["name"]: m for m in json.loads(out.read_text())["measurements"]}
+    assert all(row["status"] == "ok" for row in rows.values()), [n for n, r in rows.items() if r["status"] != "ok"]
+    for case in ("small", "100mb"):
+        for path in ("ours", "theirs", "ours-zstd"):
+            assert {f"handoff.{case}.{path}.{what}" for what in ("total", "handoff", "archive")} <= set(rows)
+        assert rows[f"handoff.{case}.ours-zstd.handoff"]["ratio_label"] == "ours/theirs"
+        assert "x faster than theirs" in rows[f"handoff.{case}.ours-zstd.handoff"]["notes"]
+    for case in ("cold", "cache.unchanged", "cache.changed", "cache.unchanged.zstd", "cache.changed.zstd"):
+        phases = rows[f"rebuild.{case}"]["extra"]["phases"]
+        assert set(phases) == {"start-up", "base", "steps", "cache-pull", "cache-push", "commit", "archive"}
+    assert rows["rebuild.cache.unchanged"]["extra"]["cache_hits"] == ["6/6"]

@@ -35,6 +35,7 @@ StepImage = Literal["checkout", "build", "publish-image", "generate-workload", "
 Profile = Literal["openchoreo-1.x", "openchoreo-0.17"]
 ApiMode = Literal["auto", "workloads", "legacy", "off"]
 BuildIsolation = Literal["user-namespace", "privileged", "none"]
+LayerCompression = Literal["gzip", "zstd"]  # steps/common/compression.py LAYER_COMPRESSIONS
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
@@ -270,6 +271,12 @@ class PublishSettings(_Model):
     retry_backoff: str = Field(default="15s", description="first Argo retry backoff")
     retry_backoff_factor: Annotated[int, Field(ge=1, le=10)] = Field(default=2, description="Argo retry backoff factor")
     retry_backoff_max: str = Field(default="2m", description="longest Argo retry backoff")
+    layer_compression: LayerCompression = Field(
+        default="gzip",
+        description="compression of the app image's layers (default of the `layer-compression` input of build-image, "
+        "which writes them, and publish-image, which pushes them as they are): `zstd` hands off faster but only "
+        "containerd >= 1.5 and CRI-O run it (not Docker 20.10's own image store)",
+    )
 
 
 class SecretSettings(_Model):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from steps.build.options import ISOLATION_USER_NAMESPACE, ISOLATIONS, PRESET_REACT, PRESETS, BuildOptions
 from steps.common.cli import parse_bool
+from steps.common.compression import GZIP, layer_compression
 from steps.common.contract import EXIT_FAILURE, EXIT_TRANSIENT, EXIT_USAGE, OUT_IMAGE_DIGEST
 from steps.common.imageref import DIGEST_RE, image_tag, validate_image_name
 from steps.common.log import StepError, StepLogger
@@ -201,6 +202,7 @@ class BuildPlan:
     auth_file: Path | None
     cache_auth_file: Path | None
     ca_dir: Path | None
+    compression: str = GZIP  # layer compression in the OCI archive
 
 
 def plan(opts: BuildOptions) -> BuildPlan:
@@ -275,6 +277,7 @@ def plan(opts: BuildOptions) -> BuildPlan:
         auth_file=auth if auth is not None and auth.is_file() else None,
         cache_auth_file=cache_auth if cache_auth is not None and cache_auth.is_file() else None,
         ca_dir=ca_dir if ca_dir is not None and ca_dir.is_dir() else None,
+        compression=layer_compression(opts.compression, opts.label("compression")),
     )
 
 
@@ -456,6 +459,9 @@ def build(p: BuildPlan, log: StepLogger) -> str:
                 "--quiet",
                 "--digestfile",
                 str(digest_file),
+                # The one compression of the hand-off: publish-image pushes these blobs as they are.
+                "--compression-format",
+                p.compression,
                 local_ref(p.image),
                 f"oci-archive:{tmp_archive}:{p.image}",
             ]
@@ -489,5 +495,7 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     outputs.set(OUT_IMAGE_DIGEST, digest)
     outputs.commit()
     size_mib = build_plan.archive.stat().st_size / (1024 * 1024)
-    log.info(f"wrote {build_plan.archive} ({size_mib:.1f} MiB), {build_plan.image}@{digest}")
+    log.info(
+        f"wrote {build_plan.archive} ({size_mib:.1f} MiB, {build_plan.compression} layers), {build_plan.image}@{digest}"
+    )
     return 0

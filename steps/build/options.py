@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from steps.common import contract
+from steps.common import compression, contract
 from steps.common.cli import Option, StepOptions
 from steps.common.imageref import IMAGE_NAMING_OPTIONS
 
@@ -104,6 +104,15 @@ OPTIONS: list[Option] = [
         default=ISOLATION_USER_NAMESPACE,
         param="isolation",
     ),
+    Option(
+        "compression",
+        ("--layer-compression",),
+        compression.ENV,
+        f"compression of the layers in the OCI archive: {', '.join(compression.LAYER_COMPRESSIONS)} "
+        "(zstd: containerd >= 1.5 or CRI-O to run the image)",
+        default=compression.GZIP,
+        param=compression.PARAM,
+    ),
     Option("uid_map", ("--uid-map",), "BUILD_UID_MAP_FILE", "uid_map file the isolation check reads", default=UID_MAP),
     Option("source_dir", ("--source-dir",), "SOURCE_DIR", "source root", default=contract.SOURCE_DIR),
     Option("archive", ("--archive",), "IMAGE_ARCHIVE", "OCI archive to write", default=contract.IMAGE_ARCHIVE),
@@ -159,6 +168,7 @@ BuildOptionName = Literal[
     "auth_file",
     "cache_auth_file",
     "ca_dir",
+    "compression",
 ]
 
 
@@ -187,3 +197,4 @@ class BuildOptions(StepOptions[BuildOptionName]):
     auth_file: str
     cache_auth_file: str
     ca_dir: str
+    compression: str

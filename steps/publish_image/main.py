@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steps.common.cli import parse_bool
+from steps.common.compression import MEDIA_TYPES, ZSTD, layer_compression
 from steps.common.contract import (
     EXIT_FAILURE,
     EXIT_TRANSIENT,
@@ -117,6 +118,33 @@ def detect_source(path: Path, field: str) -> Source:
         f"{field}: {path} is a tar file but neither an OCI archive (oci-layout + index.json) "
         "nor a docker archive (manifest.json)"
     )
+
+
+def _read_member(source: Source, name: str) -> bytes | None:
+    if source.transport == "oci":
+        path = source.path / name
+        return path.read_bytes() if path.is_file() else None
+    with tarfile.open(source.path, mode="r:") as tar:
+        try:
+            handle = tar.extractfile(name)
+        except KeyError:
+            return None
+        return handle.read() if handle is not None else None
+
+
+def oci_layer_media_types(source: Source) -> list[str]:
+    """The layer media types of an OCI archive/layout's one image ([] when they cannot be read: not OCI)."""
+    if source.transport not in ("oci", "oci-archive") or source.manifest_digest is None:
+        return []
+    try:
+        raw = _read_member(source, f"blobs/sha256/{source.manifest_digest.removeprefix('sha256:')}")
+        manifest = json.loads(raw) if raw is not None else None
+    except (OSError, ValueError, tarfile.TarError):
+        return []
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    if not isinstance(layers, list):
+        return []
+    return [str(layer.get("mediaType", "")) for layer in layers if isinstance(layer, dict)]
 
 
 # --- credentials ------------------------------------------------------------------------------------------------
@@ -338,12 +366,24 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     timeout = _float_option(opts.timeout, opts.label("timeout"))
     if timeout <= 0:
         raise StepError(f"{opts.label('timeout')}: must be > 0", EXIT_USAGE)
+    compression = layer_compression(opts.compression, opts.label("compression"))
 
     source = detect_source(Path(opts.archive), opts.label("archive"))
     image_url = f"{registry}/{name}:{tag}"
     destination = f"docker://{image_url}"
 
     copy_args: list[str] = ["--retry-times", "0", f"--dest-tls-verify={'true' if tls_verify else 'false'}"]
+    # Layers already in this format (the build step wrote them so) are pushed as they are; uncompressed ones
+    # (docker archives) are compressed once, others converted.
+    copy_args += ["--dest-compress-format", compression]
+    media_types = oci_layer_media_types(source)
+    if media_types and all(media == MEDIA_TYPES[compression] for media in media_types):
+        # Every layer is in the wanted format already: push the archive as it is. Otherwise skopeo 1.9 swaps in any
+        # blob its blob-info cache knows the registry holds for the same layer, whatever its compression (a zstd
+        # blob into a gzip image), and the digest changes.
+        copy_args.append("--preserve-digests")
+    elif compression == ZSTD:
+        copy_args += ["--format", "oci"]  # a docker v2s2 manifest has no zstd layer type
     auth_file = Path(opts.auth_file) if opts.auth_file else None
     if auth_file is not None and auth_file.is_file():
         load_auth_file(auth_file, registry, opts.label("auth_file"), log)
@@ -362,7 +402,7 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
 
     log.info(
         f"pushing {source.transport} {source.path} to {image_url} "
-        f"({auth_note}{ca_note}, tls-verify={'true' if tls_verify else 'false'})"
+        f"({auth_note}{ca_note}, tls-verify={'true' if tls_verify else 'false'}, {compression} layers)"
     )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="publish-image-") as tmp:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from steps.common import contract
+from steps.common import compression, contract
 from steps.common.cli import Option, StepOptions
 from steps.common.imageref import IMAGE_NAMING_OPTIONS
 
@@ -35,6 +35,15 @@ OPTIONS: list[Option] = [
         "retries after the first attempt, for transient push failures only (0 = one attempt)",
         default="3",
         param="push-retries",
+    ),
+    Option(
+        "compression",
+        ("--layer-compression",),
+        compression.ENV,
+        f"compression ({', '.join(compression.LAYER_COMPRESSIONS)}) of the layers the publish step compresses "
+        "(docker archives, uncompressed layers); compressed layers are pushed as the build step wrote them",
+        default=compression.GZIP,
+        param=compression.PARAM,
     ),
     Option(
         "archive",
@@ -87,6 +96,7 @@ PublishOptionName = Literal[
     "ca_dir",
     "retry_delay",
     "timeout",
+    "compression",
 ]
 
 
@@ -107,3 +117,4 @@ class PublishOptions(StepOptions[PublishOptionName]):
     ca_dir: str
     retry_delay: str
     timeout: str
+    compression: str

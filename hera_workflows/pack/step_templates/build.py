@@ -12,7 +12,7 @@ from hera.workflows import models as m
 from hera_workflows.pack import blocks as c
 from hera_workflows.pack.settings import Settings
 from steps.build.options import OPTIONS
-from steps.common import contract
+from steps.common import compression, contract
 
 DESCRIPTION = (
     "Build /mnt/vol/source with buildah (Dockerfile/Containerfile; build args and build env as JSON lists of "
@@ -48,6 +48,7 @@ def step_template(settings: Settings) -> c.StepTemplate:
             "tls-verify": str(settings.publish.tls_verify).lower(),
             "cache-repo": settings.build.cache_repo,
             "isolation": settings.build.isolation,
+            compression.PARAM: settings.publish.layer_compression,
         },
     )
     size = settings.build.storage_size_limit

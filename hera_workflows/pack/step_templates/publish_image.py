@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hera_workflows.pack import blocks as c
 from hera_workflows.pack.settings import Settings
-from steps.common import contract
+from steps.common import compression, contract
 from steps.publish_image.options import OPTIONS
 
 DESCRIPTION = (
@@ -31,6 +31,7 @@ def step_template(settings: Settings) -> c.StepTemplate:
         defaults={
             "tls-verify": str(settings.publish.tls_verify).lower(),
             "push-retries": str(settings.publish.push_retries),
+            compression.PARAM: settings.publish.layer_compression,
         },
     )
     container = c.secure_container(
