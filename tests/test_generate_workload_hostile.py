@@ -1041,7 +1041,8 @@ def test_off_on_1x_says_in_the_log_and_the_summary_that_no_workload_was_applied(
     notice, summary = result.err.splitlines()
     assert notice == (
         "[generate-workload-cr] warning: no Workload was applied: api-mode=off on openchoreo-1.x; the CR is only "
-        f"written to {result.output} (OpenChoreo 1.x reads nothing from it)"
+        f"written to {result.output} (OpenChoreo 1.x reads nothing from it; a later step, such as gitops-publish, "
+        "may deliver it)"
     )
     assert summary.endswith("delivery: none: no Workload was applied (api-mode=off)")
 

@@ -398,7 +398,7 @@ def _no_delivery(mode_given: str, profile: Profile, where: str, log: StepLogger)
         return "output contract (the workload-cr output, applied by the OpenChoreo 0.17 controller)"
     log.warning(
         f"no Workload was applied: api-mode={mode_given or 'auto'} on {profile.name}; the CR is only written to "
-        f"{where} (OpenChoreo 1.x reads nothing from it)"
+        f"{where} (OpenChoreo 1.x reads nothing from it; a later step, such as gitops-publish, may deliver it)"
     )
     return f"none: no Workload was applied (api-mode={mode_given or 'auto'})"
 
