@@ -71,6 +71,13 @@ OPTIONS: list[Option] = [
         "seconds one push attempt may take (skopeo --command-timeout)",
         default="600",
     ),
+    Option(
+        "avoidance_file",
+        ("--build-avoidance-file",),
+        "BUILD_AVOIDANCE_FILE",
+        "build-image's build-avoidance record: on a hit, tag the recorded manifest instead of pushing an archive",
+        default=contract.BUILD_AVOIDANCE_FILE,
+    ),
 ]
 
 
@@ -91,3 +98,4 @@ class PublishOptions(StepOptions):
     ca_dir: str
     retry_delay: str
     timeout: str
+    avoidance_file: str

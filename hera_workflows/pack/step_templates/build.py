@@ -72,6 +72,7 @@ def step_template(settings: Settings) -> c.StepTemplate:
             "tls-verify": str(settings.publish.tls_verify).lower(),
             "cache-repo": settings.build.cache_repo,
             "isolation": settings.build.isolation,
+            "build-avoidance": str(settings.build.avoidance).lower(),
         },
     )
     size = settings.build.storage_size_limit
