@@ -503,7 +503,8 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
         log.info(f"build avoided: publish-image tags {decision.repository}@{decision.digest} as {build_plan.tag}")
         return 0
     digest = build(build_plan, log)
-    avoidance.write_handoff(Path(opts.avoidance_file), decision)
+    if decision.status == avoidance.STATUS_MISS:  # publish-image records the key after its push
+        avoidance.write_handoff(Path(opts.avoidance_file), decision)
     outputs = Outputs()
     outputs.set(OUT_IMAGE_DIGEST, digest)
     outputs.commit()
