@@ -25,9 +25,10 @@ import pytest
 
 from steps.build import avoidance
 from steps.build.avoidance import Incomplete, external_images, instructions, qualify
-from steps.build.main import plan
+from steps.build.main import REACT_DOCKERFILE, plan
 from steps.build.options import BuildOptions
-from steps.common.log import StepLogger
+from steps.common.log import StepError, StepLogger
+from steps.publish_image import retag
 from testkit.paths import ROOT
 from testkit.registry import REGISTRY_BIN, BaseImage, Registry, free_port, make_busybox_base, remove_storage
 
@@ -470,3 +471,92 @@ def test_private_base_without_pull_credentials_makes_the_key_incomplete(
     assert "build avoidance: incomplete key, building without avoidance" in built.log
     assert f"cannot resolve {private_ref} to a digest" in built.log
     assert built.returncode != 0 and built.record is None  # the build itself needs the credentials too
+
+
+# --- bad input and the record -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--build-avoidance", "maybe"], "--build-avoidance (env BUILD_AVOIDANCE"),
+        (["--registry", "https://registry.example.com"], "has a scheme"),
+        (["--registry", "registry"], "not a fully qualified registry host"),
+    ],
+)
+def test_bad_avoidance_parameters_exit_2_naming_the_field(
+    checkout: Checkout, registry: Registry, extra: list[str], message: str
+) -> None:
+    argv = [*build_argv(checkout, registry, "[]"), *extra]
+    result = run_step("steps.build", checkout, "bad", argv)
+    assert result.returncode == 2, result.log
+    assert message in result.log
+    assert not result.outputs.exists() and result.record is None
+
+
+def test_publish_reads_only_a_well_formed_record(tmp_path: Path) -> None:
+    record = tmp_path / "build-avoidance.json"
+    repository = "127.0.0.1:5000/demo"
+    assert retag.read_record(record, repository, "f") is None
+    record.write_text("{not json")
+    with pytest.raises(StepError, match="not readable JSON"):
+        retag.read_record(record, repository, "f")
+    record.write_text(json.dumps({"version": 1, "status": "hit", "repository": repository, "digest": "sha256:1"}))
+    with pytest.raises(StepError, match="a hit without a sha256 digest"):
+        retag.read_record(record, repository, "f")
+    record.write_text(json.dumps({"version": 1, "status": "miss", "key_tag": "bad tag!", "repository": repository}))
+    with pytest.raises(StepError, match="is not a tag"):
+        retag.read_record(record, repository, "f")
+    digest = "sha256:" + "a" * 64
+    record.write_text(
+        json.dumps({"version": 1, "status": "hit", "repository": repository, "digest": digest, "key_tag": "build-1"})
+    )
+    assert retag.read_record(record, repository, "f") == retag.Record("hit", repository, "build-1", digest)
+
+
+@pytest.mark.docker
+def test_a_recorded_manifest_gone_from_the_registry_fails_with_the_way_out(
+    checkout: Checkout, registry: Registry
+) -> None:
+    record = checkout.root / "vol" / "build-avoidance.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    digest = "sha256:" + "b" * 64
+    record.write_text(
+        json.dumps(
+            {"version": 1, "status": "hit", "repository": f"{registry.host}/{IMAGE}", "digest": digest,
+             "key_tag": "build-gone", "key": "gone", "reason": "test"}
+        )
+    )  # fmt: skip
+    result = run_step("steps.publish_image", checkout, "gone", publish_argv(checkout, registry, "ffff0001"))
+    assert result.returncode == 1, result.log
+    assert "build-avoidance=false" in result.log and not result.outputs.exists()
+
+
+def test_react_preset_keys_its_own_dockerfile_and_both_bases(
+    checkout: Checkout, registry: Registry, tmp_path: Path
+) -> None:
+    """The preset's Dockerfile is the step's own text; its two bases (build arguments pointing at this registry
+    instead of docker.io, which a test must never contact) are resolved by digest."""
+    node = make_busybox_base(registry, tmp_path / "node", repo="base/node", tag="20-alpine")
+    nginx = make_busybox_base(registry, tmp_path / "nginx", repo="base/nginx", tag="alpine")
+    (checkout.app / "package.json").write_text('{"name": "web", "scripts": {"build": "true"}}\n')
+    commit_all(checkout.source, "web app")
+    images = [("NODE_IMAGE", f"{registry.host}/base/node"), ("NGINX_IMAGE", nginx.ref)]
+    argv = [
+        *build_argv(checkout, registry, json.dumps([{"name": n, "value": v} for n, v in images])),
+        "--preset", "react", "--node-version", "20",
+    ]  # fmt: skip
+    opts = BuildOptions.parse("test", "test", argv)
+    decision = avoidance.decide(
+        plan(opts), enabled="true", registry=registry.host, enabled_field="e", registry_field="r",
+        preset_text=REACT_DOCKERFILE, log=StepLogger("build-image"),
+    )  # fmt: skip
+    assert decision.status == avoidance.STATUS_MISS and decision.key
+    p = plan(opts)
+    inputs = avoidance.key_inputs(p, REACT_DOCKERFILE, avoidance.RegistryAccess(False, None, None))
+    assert [digest for *_, digest in inputs.bases] == [node.digest, nginx.digest]
+    assert inputs.preset_sha256 and inputs.git is not None and inputs.git.dockerfile_blob is None
+    other_version = [*argv[:-1], "22"]
+    opts22 = BuildOptions.parse("test", "test", other_version)
+    with pytest.raises(Incomplete, match="base/node:22-alpine"):  # no such base here: cannot be pinned
+        avoidance.key_inputs(plan(opts22), REACT_DOCKERFILE, avoidance.RegistryAccess(False, None, None))

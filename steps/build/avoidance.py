@@ -348,11 +348,13 @@ def _git_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _git(source: Path, env: dict[str, str], *args: str) -> str:
+def _git(source: Path, env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     # safe.directory: the checkout wrote the repository as another uid.
     argv = [GIT, "-c", "safe.directory=*", "-C", str(source), *args]
     try:
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT, check=False)
+        done = subprocess.run(
+            argv, env=env, input=stdin, capture_output=True, text=True, timeout=_COMMAND_TIMEOUT, check=False
+        )
     except FileNotFoundError:
         raise Incomplete("git is not installed in the build image") from None
     except subprocess.TimeoutExpired:
@@ -360,14 +362,6 @@ def _git(source: Path, env: dict[str, str], *args: str) -> str:
     if done.returncode != 0:
         raise Incomplete(f"git {' '.join(args)}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
     return done.stdout
-
-
-def _object(source: Path, env: dict[str, str], path: str, kind: str) -> str:
-    oid = _git(source, env, "rev-parse", "--verify", "--quiet", f"HEAD:{path}").strip()
-    actual = _git(source, env, "cat-file", "-t", oid).strip()
-    if actual != kind:
-        raise Incomplete(f"{path or '.'} is a git {actual}, expected a {kind}")
-    return oid
 
 
 @dataclass(frozen=True)
@@ -382,18 +376,13 @@ def git_inputs(source: Path, context: Path, dockerfile: Path | None) -> GitInput
     """Tree/blob ids of the context and the Dockerfile at HEAD, after checking the work tree matches HEAD there."""
     with tempfile.TemporaryDirectory(prefix="build-avoidance-git-") as home:
         env = _git_env(Path(home))
-        top = _git(source, env, "rev-parse", "--show-toplevel").strip()
-        if Path(top).resolve() != source.resolve():
-            raise Incomplete(f"the source root {source} is not the top of a git checkout (top: {top})")
-        commit = _git(source, env, "rev-parse", "--verify", "HEAD^{commit}").strip()
         paths = [context.relative_to(source).as_posix()]
-        ignore = None
         if dockerfile is not None:
             paths.append(dockerfile.relative_to(source).as_posix())
             ignore_path = dockerfile.with_name(dockerfile.name + ".dockerignore")
             if ignore_path.exists():
-                ignore = ignore_path.relative_to(source).as_posix()
-                paths.append(ignore)
+                paths.append(ignore_path.relative_to(source).as_posix())
+        # Three git processes: the work tree against HEAD, the ids, their types.
         status = _git(
             source, env, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--ignored=matching", "--", *paths
         )
@@ -401,12 +390,20 @@ def git_inputs(source: Path, context: Path, dockerfile: Path | None) -> GitInput
         if changed:
             shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
             raise Incomplete(f"uncommitted, untracked or ignored files in the context or Dockerfile: {shown}")
-        context_path = paths[0] if paths[0] != "." else ""
+        specs = ["HEAD^{tree}" if path == "." else f"HEAD:{path}" for path in paths]
+        top, commit, *oids = _git(source, env, "rev-parse", "--show-toplevel", "HEAD^{commit}", *specs).splitlines()
+        if Path(top).resolve() != source.resolve():
+            raise Incomplete(f"the source root {source} is not the top of a git checkout (top: {top})")
+        kinds = ["tree", "blob", "blob"][: len(oids)]
+        found = _git(source, env, "cat-file", "--batch-check=%(objecttype)", stdin="\n".join(oids) + "\n").split()
+        for path, kind, actual in zip(paths, kinds, found, strict=True):
+            if actual != kind:
+                raise Incomplete(f"{path} is a git {actual}, expected a {kind}")
         return GitInputs(
             commit=commit,
-            context_tree=_object(source, env, context_path, "tree"),
-            dockerfile_blob=_object(source, env, paths[1], "blob") if dockerfile is not None else None,
-            dockerignore_blob=_object(source, env, ignore, "blob") if ignore else None,
+            context_tree=oids[0],
+            dockerfile_blob=oids[1] if dockerfile is not None else None,
+            dockerignore_blob=oids[2] if len(oids) > 2 else None,
         )
 
 
