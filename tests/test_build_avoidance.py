@@ -208,6 +208,8 @@ def test_instructions_join_continuations_and_skip_comments_and_heredocs() -> Non
     text = "# escape=`\nARG A=1\nRUN echo a `\n  # a comment\n  && echo b\nRUN <<EOF\nFROM not-an-image\nEOF\nFROM x\n"
     found = [(i.line, i.keyword, i.rest) for i in instructions(text)]
     assert found == [(2, "ARG", "A=1"), (3, "RUN", "echo a && echo b"), (6, "RUN", "<<EOF"), (9, "FROM", "x")]
+    unterminated = "RUN echo '<<EOF'\nFROM reg.example.com/a:1\n"
+    assert [i.keyword for i in instructions(unterminated)] == ["RUN", "FROM"]
 
 
 def test_external_images_follow_args_overrides_and_stages() -> None:
@@ -235,6 +237,7 @@ def test_external_images_follow_args_overrides_and_stages() -> None:
         ("ARG BASE\nFROM ${BASE}\n", "Dockerfile:2 FROM: ${BASE} has no value"),
         ("FROM $UNDECLARED\n", "${UNDECLARED} has no value"),
         ("FROM reg.example.com/a:1\nADD https://example.com/x.tgz /x\n", "fetches content the key cannot see"),
+        ('FROM reg.example.com/a:1\nADD ["local", "git@example.com:a/b.git", "/x"]\n', "ADD git@example.com"),
         ("FROM reg.example.com/a:1\nARG S\nCOPY --from=$S /a /a\n", "names an image through a variable"),
     ],
 )

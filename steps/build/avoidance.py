@@ -106,11 +106,9 @@ def instructions(text: str) -> list[Instruction]:
         if keyword in ("RUN", "COPY", "ADD"):
             for heredoc in _HEREDOC_RE.finditer(rest):  # skip the heredoc bodies that follow
                 strip_tabs, word = heredoc.group(1) == "-", heredoc.group(3)
-                while index < len(lines):
-                    body = lines[index].lstrip("\t") if strip_tabs else lines[index]
-                    index += 1
-                    if body == word:
-                        break
+                bodies = [line.lstrip("\t") if strip_tabs else line for line in lines[index:]]
+                if word in bodies:  # no terminator: not a heredoc; skip nothing (a FROM must never be lost)
+                    index += bodies.index(word) + 1
         result.append(Instruction(start, keyword, rest.strip()))
     return result
 
@@ -251,7 +249,14 @@ def external_images(text: str, build_args: Sequence[tuple[str, str]], name: str)
                 images.append(ExternalImage(f"{where} {instruction.keyword} --from", source, ""))
         elif instruction.keyword == "ADD":
             _flags_found, rest = _flags(words)
-            for source in rest[:-1]:
+            sources = rest[:-1]
+            json_form = " ".join(rest)
+            if json_form.startswith("["):  # ADD ["src", ..., "dest"]
+                try:
+                    sources = [str(item) for item in json.loads(json_form)[:-1]]
+                except ValueError:
+                    raise Incomplete(f"{where}: ADD in JSON form that is not JSON") from None
+            for source in sources:
                 if re.match(r"(?i)^(?:https?://|git@|git://|ssh://)", _unquote(source)):
                     raise Incomplete(f"{where}: ADD {source} fetches content the key cannot see")
     return images
