@@ -563,3 +563,27 @@ def test_react_preset_keys_its_own_dockerfile_and_both_bases(
     opts22 = BuildOptions.parse("test", "test", other_version)
     with pytest.raises(Incomplete, match="base/node:22-alpine"):  # no such base here: cannot be pinned
         avoidance.key_inputs(plan(opts22), REACT_DOCKERFILE, avoidance.RegistryAccess(False, None, None))
+
+
+def test_the_pack_setting_turns_avoidance_off_in_every_template(tmp_path: Path) -> None:
+    """`build.avoidance: false` reaches the pipeline argument and the step default; the pipelines pass the build
+    the publish registry (where the key is looked up) and the per-run parameter."""
+    import yaml
+
+    for setting, expected in (("true", "true"), ("false", "false")):
+        out = tmp_path / setting
+        argv = [sys.executable, "-m", "hera_workflows", "render", "-o", str(out), "--set", f"build.avoidance={setting}"]
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        step = yaml.safe_load((out / "steps" / "containerfile-build.yaml").read_text())
+        inputs = {p["name"]: p.get("default") for p in step["spec"]["templates"][0]["inputs"]["parameters"]}
+        assert (inputs["build-avoidance"], inputs["registry"]) == (expected, "")
+        for name in ("dockerfile-builder", "react-builder"):
+            pipeline = yaml.safe_load((out / "pipelines" / f"{name}.yaml").read_text())
+            arguments = {p["name"]: p.get("value") for p in pipeline["spec"]["arguments"]["parameters"]}
+            assert arguments["build-avoidance"] == expected
+            steps = [s for group in pipeline["spec"]["templates"][0]["steps"] for s in group]
+            build = next(s for s in steps if s["name"] == "build-image")
+            passed = {p["name"]: p["value"] for p in build["arguments"]["parameters"]}
+            assert passed["registry"] == "{{workflow.parameters.registry}}"
+            assert passed["build-avoidance"] == "{{workflow.parameters.build-avoidance}}"
