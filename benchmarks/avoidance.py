@@ -15,6 +15,7 @@ cases never find a key left by an earlier run. Cases, per run:
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -101,16 +102,45 @@ class Pipeline:
         return built.seconds + published.seconds, built, published, digest
 
 
+# Where a hit's time goes: (phase, step, line that ends it); a phase starts where the previous one ended.
+HIT_PHASES: list[tuple[str, str, str]] = [
+    ("build start-up", "build", "] isolation "),
+    ("key (git, buildah --version, base digests)", "build", "build avoidance: key inputs:"),
+    ("key-tag lookup", "build", "build avoidance: hit"),
+    ("build exit", "build", ""),
+    ("publish start-up", "publish", "] build avoided ("),
+    ("registry-side tag", "publish", "] published "),
+    ("publish exit", "publish", ""),
+]
+
+
+def hit_phases(built: Timed, published: Timed) -> dict[str, float]:
+    phases: dict[str, float] = {}
+    previous = {"build": 0.0, "publish": 0.0}
+    for phase, step, needle in HIT_PHASES:
+        timed = built if step == "build" else published
+        at = timed.first(needle) if needle else timed.seconds
+        if at is None:
+            raise BenchError(f"no line {needle!r} in the {step} step's output:\n{timed.tail()}")
+        phases[phase] = at - previous[step]
+        previous[step] = at
+    return phases
+
+
 @dataclass
 class Samples:
     total: list[float] = field(default_factory=list)
     build: list[float] = field(default_factory=list)
     publish: list[float] = field(default_factory=list)
+    phases: dict[str, list[float]] = field(default_factory=dict)
 
-    def add(self, total: float, built: Timed, published: Timed) -> None:
+    def add(self, total: float, built: Timed, published: Timed, *, hit: bool = False) -> None:
         self.total.append(total)
         self.build.append(built.seconds)
         self.publish.append(published.seconds)
+        if hit:
+            for phase, seconds in hit_phases(built, published).items():
+                self.phases.setdefault(phase, []).append(seconds)
 
 
 def run(ctx: Context) -> list[Measurement]:
@@ -137,14 +167,14 @@ def run(ctx: Context) -> list[Measurement]:
         total, built, published, digest = pipeline.run(f"u{stamp}", avoidance=True)
         if built.count("build avoidance: hit") != 1 or digest != cold_digest:
             raise BenchError(f"unchanged sources did not hit (digest {digest} vs {cold_digest}):\n{built.tail()}")
-        samples["unchanged"].add(total, built, published)
+        samples["unchanged"].add(total, built, published, hit=True)
 
         (source / "services" / "web" / "index.html").write_text(f"<h1>web {stamp}</h1>\n")
         git(source, "commit", "-q", "-am", f"web {stamp}")
         total, built, published, digest = pipeline.run(f"w{stamp}", avoidance=True)
         if built.count("build avoidance: hit") != 1 or digest != cold_digest:
             raise BenchError(f"the untouched component did not hit:\n{built.tail()}")
-        samples["monorepo"].add(total, built, published)
+        samples["monorepo"].add(total, built, published, hit=True)
 
     cold = Measurement(f"{NAME}.cold", samples["cold"].total)
     rows: list[Measurement] = []
@@ -154,8 +184,15 @@ def run(ctx: Context) -> list[Measurement]:
         build_median = sorted(entry.build)[len(entry.build) // 2]
         publish_median = sorted(entry.publish)[len(entry.publish) // 2]
         row.notes = f"{description}; build {build_median:.2f} s + publish {publish_median:.2f} s (medians)"
+        if entry.phases:
+            where = ", ".join(f"{phase} {statistics.median(values):.2f}" for phase, values in entry.phases.items())
+            row.notes += f"; where it goes (medians, s): {where}"
         row.ratio, row.ratio_label = ratio(row, cold), "x cold"
-        row.extra = {"build_seconds": [round(v, 4) for v in entry.build], "publish_seconds": entry.publish}
+        row.extra = {
+            "build_seconds": [round(v, 4) for v in entry.build],
+            "publish_seconds": [round(v, 4) for v in entry.publish],
+            "phases": {phase: [round(v, 4) for v in values] for phase, values in entry.phases.items()},
+        }
         rows.append(row)
     rows[0].notes = f"{DEPS_MB} MB dependency layer + sources; " + rows[0].notes
     return rows

@@ -587,3 +587,18 @@ def test_the_pack_setting_turns_avoidance_off_in_every_template(tmp_path: Path) 
             passed = {p["name"]: p["value"] for p in build["arguments"]["parameters"]}
             assert passed["registry"] == "{{workflow.parameters.registry}}"
             assert passed["build-avoidance"] == "{{workflow.parameters.build-avoidance}}"
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_avoidance_benchmark_runs_in_quick_mode(tmp_path: Path) -> None:
+    """`python -m benchmarks --quick --runs 1 --only avoidance` completes with every row measured (figures are
+    reported, never asserted: the benchmark itself checks each hit published the cold run's digest)."""
+    out = tmp_path / "results.json"
+    argv = [sys.executable, "-m", "benchmarks", "--quick", "--runs", "1", "--only", "avoidance", "-o", str(out)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {m["name"]: m for m in json.loads(out.read_text())["measurements"]}
+    expected = {"avoidance.cold", "avoidance.cold-miss", "avoidance.unchanged", "avoidance.monorepo"}
+    assert set(rows) == expected
+    assert all(row["status"] == "ok" and row["runs"] == 1 for row in rows.values())

@@ -22,7 +22,6 @@ import platform
 import re
 import subprocess
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,6 +294,8 @@ def _registries_conf_files() -> list[Path]:
 
 def short_name_policy() -> tuple[dict[str, str], list[str]]:
     """(aliases, unqualified-search-registries) as containers/image merges registries.conf and its drop-ins."""
+    import tomllib  # only for short names: the hit path stays lean
+
     aliases: dict[str, str] = {}
     search: list[str] = []
     for path in _registries_conf_files():
