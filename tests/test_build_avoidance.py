@@ -279,6 +279,7 @@ def decide(ws: Checkout, registry: Registry, args: str, *extra: str) -> avoidanc
     )
 
 
+@pytest.mark.docker
 def test_key_is_stable_and_ignores_what_is_outside_the_context(
     checkout: Checkout, registry: Registry, base: BaseImage
 ) -> None:
@@ -293,6 +294,7 @@ def test_key_is_stable_and_ignores_what_is_outside_the_context(
     "change",
     ["context file", "Dockerfile", "build arg", "build env", "dockerignore"],
 )
+@pytest.mark.docker
 def test_each_key_input_changes_the_key(checkout: Checkout, registry: Registry, base: BaseImage, change: str) -> None:
     args, extra = build_args(base), []
     before = decide(checkout, registry, args)
@@ -312,6 +314,7 @@ def test_each_key_input_changes_the_key(checkout: Checkout, registry: Registry, 
     assert before.key and after.key and before.key != after.key
 
 
+@pytest.mark.docker
 def test_target_platform_is_a_key_input(
     checkout: Checkout, registry: Registry, base: BaseImage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -331,6 +334,7 @@ def test_target_platform_is_a_key_input(
     ],
     ids=["modified", "untracked", "not-a-checkout"],
 )
+@pytest.mark.docker
 def test_a_work_tree_that_is_not_the_commit_makes_the_key_incomplete(
     checkout: Checkout, registry: Registry, base: BaseImage, mutate: object, reason: str
 ) -> None:
@@ -341,6 +345,7 @@ def test_a_work_tree_that_is_not_the_commit_makes_the_key_incomplete(
     assert reason in decision.reason
 
 
+@pytest.mark.docker
 def test_avoidance_off_and_without_a_registry(checkout: Checkout, registry: Registry, base: BaseImage) -> None:
     off = decide(checkout, registry, build_args(base), "--build-avoidance", "false")
     assert (off.status, off.key) == (avoidance.STATUS_OFF, None)
@@ -487,6 +492,7 @@ def test_private_base_without_pull_credentials_makes_the_key_incomplete(
         (["--registry", "registry"], "not a fully qualified registry host"),
     ],
 )
+@pytest.mark.docker
 def test_bad_avoidance_parameters_exit_2_naming_the_field(
     checkout: Checkout, registry: Registry, extra: list[str], message: str
 ) -> None:
@@ -535,6 +541,7 @@ def test_a_recorded_manifest_gone_from_the_registry_fails_with_the_way_out(
     assert "build-avoidance=false" in result.log and not result.outputs.exists()
 
 
+@pytest.mark.docker
 def test_react_preset_keys_its_own_dockerfile_and_both_bases(
     checkout: Checkout, registry: Registry, tmp_path: Path
 ) -> None:
