@@ -8,8 +8,9 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
 
 # OS tools: already in the local base (`images build --local-base`); installed from Debian on an upstream base.
-RUN if ! command -v buildah >/dev/null 2>&1; then \
-      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends buildah ca-certificates \
+# git and skopeo: build avoidance reads the checkout's tree ids and resolves base images to digests.
+RUN if ! command -v buildah >/dev/null 2>&1 || ! command -v git >/dev/null 2>&1 || ! command -v skopeo >/dev/null 2>&1; then \
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends buildah git skopeo ca-certificates \
       && rm -rf /var/lib/apt/lists/*; \
     fi
 

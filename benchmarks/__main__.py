@@ -38,6 +38,7 @@ from benchmarks.harness import (
 BENCHMARKS: dict[str, str] = {
     "handoff": "benchmarks.handoff",
     "rebuild": "benchmarks.rebuild",
+    "avoidance": "benchmarks.avoidance",
     "generate-workload": "benchmarks.generate_workload",
     "pack-cli": "benchmarks.pack_cli",
     "pipeline": "benchmarks.pipeline",

@@ -121,9 +121,10 @@ BASES: dict[str, BaseSpec] = {
         ),
         BaseSpec(
             "buildah",
-            (*PYTHON_PACKAGES, "buildah"),
+            # git and skopeo: build avoidance reads the checkout's tree ids and resolves base digests
+            (*PYTHON_PACKAGES, "buildah", "git", "skopeo"),
             env=("BUILDAH_ISOLATION=chroot",),
-            description="Python 3.11 + buildah (overlay storage, chroot isolation)",
+            description="Python 3.11 + buildah (overlay storage, chroot isolation) + git and skopeo",
         ),
         BaseSpec("skopeo", (*PYTHON_PACKAGES, "skopeo"), description="Python 3.11 + skopeo"),
         BaseSpec("registry", (REGISTRY_PACKAGE,), python=False, description="distribution registry"),

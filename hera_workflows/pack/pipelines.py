@@ -165,6 +165,13 @@ def _arguments(settings: Settings, build_type: str) -> list[PipelineArgument]:
                 "what isolates the build's root (user-namespace is checked at start; privileged or none opt out)",
             )
         )
+        args.append(
+            PipelineArgument(
+                "build-avoidance",
+                str(settings.build.avoidance).lower(),
+                "skip the build when the registry holds the image of the same inputs (false: always build)",
+            )
+        )
     image_name = "${metadata.namespaceName}-" + LABEL_PROJECT + "-" + LABEL_COMPONENT
     args += [
         PipelineArgument(
@@ -237,6 +244,8 @@ def _steps(build_type: str, build_cwt: str) -> list[PipelineStep]:
             **{n: _wf(n) for n in ("docker-context", "dockerfile-path", "build-args", "build-env", "cache-repo")},
             "tls-verify": _wf("tls-verify"),
             "isolation": _wf("build-isolation"),
+            "registry": _wf("registry"),
+            "build-avoidance": _wf("build-avoidance"),
         }
     elif build_type == "react":
         build_args = {
@@ -249,6 +258,8 @@ def _steps(build_type: str, build_cwt: str) -> list[PipelineStep]:
             "build-env": _wf("build-env"),
             "tls-verify": _wf("tls-verify"),
             "isolation": _wf("build-isolation"),
+            "registry": _wf("registry"),
+            "build-avoidance": _wf("build-avoidance"),
         }
     else:
         build_args = {"git-revision": revision, "app-path": _wf("app-path"), "build-env": _wf("build-env")}

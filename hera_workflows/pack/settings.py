@@ -155,6 +155,13 @@ class BuildSettings(_Model):
     apparmor_unconfined: bool = Field(
         default=False, description="appArmorProfile Unconfined on the build container (needed on Ubuntu/AppArmor nodes)"
     )
+    avoidance: bool = Field(
+        default=True,
+        description="build avoidance: skip the build when the target repository holds `build-<key>` for the same "
+        "inputs (git trees, build args/env, platform, base digests), only when every input can be pinned; "
+        "publish-image then tags that manifest registry-side. The pull Secret must be able to read the target "
+        "repository. Per run: parameter `build-avoidance`",
+    )
 
 
 class BuilderImages(_Model):

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from steps.build import avoidance
 from steps.build.options import ISOLATION_USER_NAMESPACE, ISOLATIONS, PRESET_REACT, PRESETS, BuildOptions
 from steps.common.cli import parse_bool
 from steps.common.compression import GZIP, layer_compression
@@ -489,8 +490,27 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     opts = BuildOptions.parse(PROG, DESCRIPTION, argv)
     check_isolation(opts.isolation, opts.uid_map, log)
     remove_stale_archive(opts.archive, log)
+    avoidance.remove_stale_handoff(opts.avoidance_file, log)
     build_plan = plan(opts)
+    decision = avoidance.decide(
+        build_plan,
+        enabled=opts.avoidance,
+        registry=opts.registry,
+        enabled_field=opts.label("avoidance"),
+        registry_field=opts.label("registry"),
+        preset_text=REACT_DOCKERFILE if build_plan.dockerfile is None else None,
+        log=log,
+    )
+    if decision.status == avoidance.STATUS_HIT and decision.digest:
+        avoidance.write_handoff(Path(opts.avoidance_file), decision)
+        outputs = Outputs()
+        outputs.set(OUT_IMAGE_DIGEST, decision.digest)
+        outputs.commit()
+        log.info(f"build avoided: publish-image tags {decision.repository}@{decision.digest} as {build_plan.tag}")
+        return 0
     digest = build(build_plan, log)
+    if decision.status == avoidance.STATUS_MISS:  # publish-image records the key after its push
+        avoidance.write_handoff(Path(opts.avoidance_file), decision)
     outputs = Outputs()
     outputs.set(OUT_IMAGE_DIGEST, digest)
     outputs.commit()

@@ -144,6 +144,32 @@ OPTIONS: list[Option] = [
         "directory of CA certificates (*.crt) for registries",
         default=contract.REGISTRY_CA_DIR,
     ),
+    # Build avoidance (steps/build/avoidance.py): the key is looked up in <registry>/<image-name> with the pull
+    # Secret; publish-image reads the decision from the record file.
+    Option(
+        "avoidance",
+        ("--build-avoidance",),
+        "BUILD_AVOIDANCE",
+        "skip the build when <registry>/<image-name>:build-<key> already holds the image built from the same "
+        "inputs (on only when every input of the key can be pinned; false: always build)",
+        default="true",
+        param="build-avoidance",
+    ),
+    Option(
+        "registry",
+        ("--registry",),
+        "REGISTRY",
+        "registry host[:port][/path] publish-image pushes to, where build avoidance looks the key up (empty: off)",
+        default="",
+        param="registry",
+    ),
+    Option(
+        "avoidance_file",
+        ("--build-avoidance-file",),
+        "BUILD_AVOIDANCE_FILE",
+        "where the build-avoidance decision is written for publish-image",
+        default=contract.BUILD_AVOIDANCE_FILE,
+    ),
 ]
 
 
@@ -169,6 +195,9 @@ BuildOptionName = Literal[
     "cache_auth_file",
     "ca_dir",
     "compression",
+    "avoidance",
+    "registry",
+    "avoidance_file",
 ]
 
 
@@ -198,3 +227,6 @@ class BuildOptions(StepOptions[BuildOptionName]):
     cache_auth_file: str
     ca_dir: str
     compression: str
+    avoidance: str
+    registry: str
+    avoidance_file: str

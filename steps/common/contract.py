@@ -17,6 +17,8 @@ WORKSPACE_DIR: Final = "/mnt/vol"
 SOURCE_DIR: Final = "/mnt/vol/source"
 IMAGE_ARCHIVE: Final = "/mnt/vol/app-image.tar"
 WORKLOAD_CR_FILE: Final = "/mnt/vol/workload-cr.yaml"
+# Build avoidance: the build step's decision (key, hit/miss, the recorded manifest) for publish-image.
+BUILD_AVOIDANCE_FILE: Final = "/mnt/vol/build-avoidance.json"
 WORKLOAD_DESCRIPTOR_NAME: Final = "workload.yaml"
 # Buildpacks (CNB lifecycle, OCI layout mode): the layout root on the workspace and the reference the lifecycle
 # exports the app image under; the lifecycle writes it to <layout root>/<path derived from the reference>, which

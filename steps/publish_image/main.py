@@ -39,6 +39,7 @@ from steps.common.imageref import (
 )
 from steps.common.log import StepError, StepLogger, redactor
 from steps.common.outputs import Outputs
+from steps.publish_image import retag
 from steps.publish_image.options import PublishOptions
 
 PROG = "python -m steps.publish_image"
@@ -368,8 +369,10 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
         raise StepError(f"{opts.label('timeout')}: must be > 0", EXIT_USAGE)
     compression = layer_compression(opts.compression, opts.label("compression"))
 
-    source = detect_source(Path(opts.archive), opts.label("archive"))
     image_url = f"{registry}/{name}:{tag}"
+    record = retag.read_record(Path(opts.avoidance_file), f"{registry}/{name}", opts.label("avoidance_file"))
+    if record is None or record.status != retag.STATUS_HIT:
+        source = detect_source(Path(opts.archive), opts.label("archive"))
     destination = f"docker://{image_url}"
 
     copy_args: list[str] = ["--retry-times", "0", f"--dest-tls-verify={'true' if tls_verify else 'false'}"]
@@ -398,6 +401,19 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
         ca_note = f", CA certificates from {ca_dir}"
     else:
         ca_note = ""
+
+    def copy(args: list[str], target: str) -> PushResult:
+        with tempfile.TemporaryDirectory(prefix="publish-image-") as tmp:
+            return push(args, Path(tmp), retries=retries, delay=delay, timeout=timeout, log=log, destination=target)
+
+    pushing_with = auth_file if "--dest-authfile" in copy_args else None
+    access = retag.Access(tls_verify, pushing_with, ca_dir if ca_note else None)
+    if record is not None and record.status == retag.STATUS_HIT:
+        started = time.monotonic()
+        digest = retag.tag_recorded(record, image_url, access, copy, log)
+        retag.write_outputs(image_url, digest)
+        log.info(f"published {image_url}@{digest} in {time.monotonic() - started:.1f}s without a build")
+        return 0
     copy_args += [source.reference, destination]
 
     log.info(
@@ -420,6 +436,7 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
             f"the registry stored manifest {result.digest}, not the archive's {source.manifest_digest} "
             "(skopeo had to convert the manifest)"
         )
+    retag.record_key(record, f"{registry}/{name}", result.digest, access=access, copy=copy, log=log)
     outputs = Outputs()
     outputs.set(OUT_IMAGE, f"{image_url}@{result.digest}")
     outputs.set(OUT_IMAGE_URL, image_url)

@@ -80,6 +80,13 @@ OPTIONS: list[Option] = [
         "seconds one push attempt may take (skopeo --command-timeout)",
         default="600",
     ),
+    Option(
+        "avoidance_file",
+        ("--build-avoidance-file",),
+        "BUILD_AVOIDANCE_FILE",
+        "build-image's build-avoidance record: on a hit, tag the recorded manifest instead of pushing an archive",
+        default=contract.BUILD_AVOIDANCE_FILE,
+    ),
 ]
 
 
@@ -97,6 +104,7 @@ PublishOptionName = Literal[
     "retry_delay",
     "timeout",
     "compression",
+    "avoidance_file",
 ]
 
 
@@ -118,3 +126,4 @@ class PublishOptions(StepOptions[PublishOptionName]):
     retry_delay: str
     timeout: str
     compression: str
+    avoidance_file: str

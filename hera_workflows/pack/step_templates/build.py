@@ -49,6 +49,7 @@ def step_template(settings: Settings) -> c.StepTemplate:
             "cache-repo": settings.build.cache_repo,
             "isolation": settings.build.isolation,
             compression.PARAM: settings.publish.layer_compression,
+            "build-avoidance": str(settings.build.avoidance).lower(),
         },
     )
     size = settings.build.storage_size_limit
