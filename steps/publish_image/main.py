@@ -371,6 +371,7 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
 
     image_url = f"{registry}/{name}:{tag}"
     record = retag.read_record(Path(opts.avoidance_file), f"{registry}/{name}", opts.label("avoidance_file"))
+    source: Source | None = None  # a build-avoidance hit publishes the recorded manifest, not an archive
     if record is None or record.status != retag.STATUS_HIT:
         source = detect_source(Path(opts.archive), opts.label("archive"))
     destination = f"docker://{image_url}"
@@ -379,7 +380,7 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     # Layers already in this format (the build step wrote them so) are pushed as they are; uncompressed ones
     # (docker archives) are compressed once, others converted.
     copy_args += ["--dest-compress-format", compression]
-    media_types = oci_layer_media_types(source)
+    media_types = oci_layer_media_types(source) if source is not None else []
     if media_types and all(media == MEDIA_TYPES[compression] for media in media_types):
         # Every layer is in the wanted format already: push the archive as it is. Otherwise skopeo 1.9 swaps in any
         # blob its blob-info cache knows the registry holds for the same layer, whatever its compression (a zstd
@@ -414,6 +415,7 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
         retag.write_outputs(image_url, digest)
         log.info(f"published {image_url}@{digest} in {time.monotonic() - started:.1f}s without a build")
         return 0
+    assert source is not None  # read above whenever the record is not a hit
     copy_args += [source.reference, destination]
 
     log.info(
