@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from yaml.events import (
@@ -35,6 +34,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from steps.common import goyaml_v2
 from steps.common.log import StepError
 from steps.common.sigs_yaml_v1_6 import fold_key, format_float32
 
@@ -90,71 +90,15 @@ Warn = Callable[[str], None]
 
 ScalarKind = Literal["null", "bool", "int", "float", "str"]
 
-_BOOL_NULL_FLOAT: dict[str, tuple[ScalarKind, bool | float | None]] = {}
-for _words, _entry in (
-    ("y Y yes Yes YES true True TRUE on On ON", ("bool", True)),
-    ("n N no No NO false False FALSE off Off OFF", ("bool", False)),
-    ("~ null Null NULL", ("null", None)),
-    (".nan .NaN .NAN", ("float", math.nan)),
-    (".inf .Inf .INF +.inf +.Inf +.INF", ("float", math.inf)),
-    ("-.inf -.Inf -.INF", ("float", -math.inf)),
-):
-    for _word in _words.split():
-        _BOOL_NULL_FLOAT[_word] = _entry  # type: ignore[assignment]
-_BOOL_NULL_FLOAT[""] = ("null", None)
-
-_HINT_MAP = set("yYnNtTfFoO~")
-_HINT_NUMBER = set("+-0123456789")
-_GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
-_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-
-
-def _go_parse_int(text: str) -> int | None:
-    """strconv.ParseInt(text, 0, 64), falling back to ParseUint(text, 0, 64) as go-yaml v2 does."""
-    match = _GO_INT.fullmatch(text)
-    if not match:
-        return None
-    sign, digits = match.groups()
-    prefix = digits[:2].lower()
-    if prefix == "0x":
-        value = int(digits[2:], 16)
-    elif prefix == "0o":
-        value = int(digits[2:], 8)
-    elif prefix == "0b":
-        value = int(digits[2:], 2)
-    elif digits.startswith("0") and len(digits) > 1:
-        value = int(digits[1:], 8)
-    else:
-        value = int(digits)
-    if sign == "-":
-        value = -value
-    if -(2**63) <= value < 2**63:
-        return value
-    if not sign and 0 <= value < 2**64:
-        return value
-    return None
-
 
 def resolve_plain(text: str) -> tuple[ScalarKind, object]:
-    """Resolve an unquoted scalar exactly as go-yaml v2 (`resolve()` in resolve.go) does."""
-    if text in _BOOL_NULL_FLOAT and (text == "" or text[0] in _HINT_MAP or text[0] in _HINT_NUMBER or text[0] == "."):
-        return _BOOL_NULL_FLOAT[text]
-    if not text:
-        return "null", None
-    hint = text[0]
-    if hint == ".":
-        if _DOT_FLOAT.fullmatch(text):
-            return "float", float(text)
+    """Resolve an unquoted scalar as go-yaml v2 (`resolve()` in resolve.go, emulated once in
+    `steps.common.goyaml_v2`) does when decoding into interface{}: a timestamp-like scalar stays its text there
+    (go-yaml v2 keeps it a string for backward compatibility), so for the descriptor it is a string."""
+    kind, value = goyaml_v2.resolve_plain(text)
+    if kind == "timestamp":
         return "str", text
-    if hint in _HINT_NUMBER:
-        plain = text.replace("_", "")
-        as_int = _go_parse_int(plain)
-        if as_int is not None:
-            return "int", as_int
-        if _YAML_FLOAT.fullmatch(plain):
-            return "float", float(plain)
-    return "str", text
+    return cast(ScalarKind, kind), value
 
 
 def resolve_scalar(node: ScalarNode) -> tuple[ScalarKind, object]:
