@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from testkit.gitserver import git
@@ -336,7 +337,13 @@ class RealArgo:
         deadline = time.monotonic() + timeout
         workflow: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            workflow = self.workflow(name)
+            try:
+                workflow = self.workflow(name)
+            except httpx.TransportError:
+                # A poll is an idempotent read: one slow answer from an API server starved of CPU (a TLS handshake
+                # that timed out once in CI while a build ran on the node) is asked again, within the same deadline.
+                time.sleep(1)
+                continue
             if workflow.get("status", {}).get("phase") in ("Succeeded", "Failed", "Error"):
                 return workflow
             if self.controller is not None and self.controller.exited() is not None:
