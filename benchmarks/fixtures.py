@@ -124,7 +124,7 @@ def step_env(extra: Mapping[str, str], outputs: Path) -> dict[str, str]:
         "IMAGE_NAME", "IMAGE_TAG", "GIT_REVISION", "DOCKER_CONTEXT", "DOCKERFILE_PATH", "BUILD_ARGS", "BUILD_ENV",
         "BUILD_CACHE_REPO", "REGISTRY_TLS_VERIFY", "SOURCE_DIR", "IMAGE_ARCHIVE", "BUILDAH_STORAGE_DIR",
         "REGISTRY_AUTH_FILE", "REGISTRY_CA_DIR", "REGISTRY", "PUBLISH_RETRIES", "PUBLISH_RETRY_DELAY",
-        "PUBLISH_TIMEOUT", "LAYER_COMPRESSION",
+        "PUBLISH_TIMEOUT", "LAYER_COMPRESSION", "IMAGE_HANDOFF_FORMAT",
     }  # fmt: skip
     env = {key: value for key, value in os.environ.items() if key not in step_vars}
     env["PYTHONPATH"] = str(ROOT)
@@ -149,7 +149,7 @@ class BuildResult:
 
     @property
     def archive_seconds(self) -> float:
-        """Everything after bud: buildah push to the OCI archive, digest check, rename."""
+        """Everything after bud: buildah push to the OCI layout (or archive), digest check, rename."""
         built = self.timed.first("] built ")
         return self.timed.seconds - built if built is not None else 0.0
 
@@ -278,4 +278,7 @@ def read_output(outputs: Path, name: str) -> str:
 
 
 def mib(path: Path) -> float:
+    """The size of a file, or of every file in a directory (an OCI layout, also through a link)."""
+    if path.is_dir():
+        return sum(item.stat().st_size for item in path.rglob("*") if item.is_file()) / (1024 * 1024)
     return path.stat().st_size / (1024 * 1024)

@@ -1,9 +1,11 @@
 """1. Hand-off from build to registry: ours against OpenChoreo's, same app, same local registry, fresh stores.
 
 ours   `python -m steps.build` (buildah bud --layers --isolation chroot, overlay store on a fresh dir, then
-       `buildah push <image> oci-archive:app-image.tar`) -> `python -m steps.publish_image`
-       (`skopeo copy oci-archive:app-image.tar docker://127.0.0.1:PORT/...`), gzip layers (the default).
+       `buildah push <image> oci:app-image.oci`, linked from app-image.tar) -> `python -m steps.publish_image`
+       (`skopeo copy oci:app-image.tar docker://127.0.0.1:PORT/...`), gzip layers: the defaults.
 ours-zstd  the same with layer-compression zstd (LAYER_COMPRESSION=zstd for both steps).
+ours-archive  the same with handoff-format oci-archive (`buildah push ... oci-archive:app-image.tar`, which skopeo
+       unpacks before pushing): the hand-off before the layout, side by side.
 theirs OpenChoreo's containerfile-build + publish-image (v1.x): `podman build` -> `podman save -o app-image.tar`
        in the build pod's store; then, in a second fresh store (the publish pod), `podman load -i`,
        `podman tag`, `podman push`.
@@ -66,9 +68,10 @@ def run_ours(
     revision: str,
     samples: PathSamples,
     compression: str = "gzip",
+    handoff_format: str = "oci-layout",
 ) -> None:
     pod = ctx.scratch("ours")
-    step_env = {"LAYER_COMPRESSION": compression}
+    step_env = {"LAYER_COMPRESSION": compression, "IMAGE_HANDOFF_FORMAT": handoff_format}
     try:
         workspace = pod / "workspace"
         workspace.mkdir()
@@ -135,60 +138,72 @@ def run_theirs(ctx: Context, env: fixtures.Env, app: Path, *, repo: str, revisio
         fixtures.remove_store(pod)
 
 
+# Our variants: (path name, layer compression, hand-off format, what the rows say).
+OURS: list[tuple[str, str, str, str]] = [
+    ("ours", "gzip", "oci-layout", "buildah push oci: (layout, gzip) + skopeo copy oci:"),
+    ("ours-zstd", "zstd", "oci-layout", "buildah push --compression-format zstd oci: (layout) + skopeo copy oci:"),
+    ("ours-archive", "gzip", "oci-archive", "buildah push oci-archive: (gzip) + skopeo copy oci-archive: (unpacks it)"),
+]
+
+
 def measure_case(ctx: Context, env: fixtures.Env, case: str, blob_mb: int, runs: int) -> list[Measurement]:
     app = ctx.scratch(f"app-{case}")
     write_app(app, env.base_ref, blob_mb)
-    ours, ours_zstd, theirs = PathSamples(), PathSamples(), PathSamples()
-    paths = ["ours", "theirs", "ours-zstd"]
+    samples = {name: PathSamples() for name in [variant[0] for variant in OURS] + ["theirs"]}
+    variants = {name: (compression, handoff) for name, compression, handoff, _ in OURS}
+    paths = list(samples)
     for run in range(runs):
         ctx.log(f"handoff {case}: run {run + 1}/{runs}")
         shift = run % len(paths)
         for who in paths[shift:] + paths[:shift]:
             repo, revision = f"bench/handoff-{case}-{who}", f"r{run:02d}"
             if who == "theirs":
-                run_theirs(ctx, env, app, repo=repo, revision=revision, samples=theirs)
+                run_theirs(ctx, env, app, repo=repo, revision=revision, samples=samples[who])
             else:
-                samples, compression = (ours, "gzip") if who == "ours" else (ours_zstd, "zstd")
-                run_ours(ctx, env, app, repo=repo, revision=revision, samples=samples, compression=compression)
+                compression, handoff = variants[who]
+                run_ours(
+                    ctx, env, app, repo=repo, revision=revision, samples=samples[who], compression=compression,
+                    handoff_format=handoff,
+                )  # fmt: skip
     what = f"{blob_mb} MB incompressible layer" if blob_mb else "busybox + 5 small files"
     prefix = f"handoff.{case}"
-    ours_note = f"{what}; build step + publish step; {ours.phase_note()}"
-    theirs_note = f"podman build+save+load+tag+push; {theirs.phase_note()}"
-    rows = [
-        Measurement(f"{prefix}.ours.total", ours.total, notes=ours_note),
-        Measurement(f"{prefix}.theirs.total", theirs.total, notes=theirs_note),
-        Measurement(f"{prefix}.ours.handoff", ours.handoff, notes="after bud: buildah push oci-archive + skopeo copy"),
-        Measurement(
+    theirs = samples["theirs"]
+    theirs_rows = {
+        "total": Measurement(
+            f"{prefix}.theirs.total", theirs.total, notes=f"podman build+save+load+tag+push; {theirs.phase_note()}"
+        ),
+        "handoff": Measurement(
             f"{prefix}.theirs.handoff", theirs.handoff, notes="after build: save + load (new store) + tag + push"
         ),
-        Measurement(f"{prefix}.ours.archive", ours.archive_mb, unit="MiB", notes="OCI archive, gzip layers"),
-        Measurement(f"{prefix}.theirs.archive", theirs.archive_mb, unit="MiB", notes="podman save (docker archive)"),
-    ]
-    zstd_rows = [
-        Measurement(f"{prefix}.ours-zstd.total", ours_zstd.total, notes=f"zstd layers; {ours_zstd.phase_note()}"),
-        Measurement(
-            f"{prefix}.ours-zstd.handoff",
-            ours_zstd.handoff,
-            notes="after bud: buildah push --compression-format zstd oci-archive + skopeo copy",
+        "archive": Measurement(
+            f"{prefix}.theirs.archive", theirs.archive_mb, unit="MiB", notes="podman save (docker archive)"
         ),
-        Measurement(f"{prefix}.ours-zstd.archive", ours_zstd.archive_mb, unit="MiB", notes="OCI archive, zstd layers"),
-    ]
-    for index in (0, 2, 4):
-        rows[index].ratio = ratio(rows[index], rows[index + 1])
-        rows[index].ratio_label = "ours/theirs"
-        zstd_rows[index // 2].ratio = ratio(zstd_rows[index // 2], rows[index + 1])
-        zstd_rows[index // 2].ratio_label = "ours/theirs"
-    for row in (rows[2], zstd_rows[1]):  # the hand-off goal is a speed-up: say it as one
-        speedup = ratio(rows[3], row)
+    }
+    rows: list[Measurement] = []
+    for name, compression, handoff, how in OURS:
+        ours = samples[name]
+        ours_rows = {
+            "total": Measurement(
+                f"{prefix}.{name}.total", ours.total, notes=f"{what}; build step + publish step; {ours.phase_note()}"
+            ),
+            "handoff": Measurement(f"{prefix}.{name}.handoff", ours.handoff, notes=f"after bud: {how}"),
+            "archive": Measurement(
+                f"{prefix}.{name}.archive", ours.archive_mb, unit="MiB", notes=f"{handoff}, {compression} layers"
+            ),
+        }
+        for kind, row in ours_rows.items():
+            row.ratio, row.ratio_label = ratio(row, theirs_rows[kind]), "ours/theirs"
+        speedup = ratio(theirs_rows["handoff"], ours_rows["handoff"])  # the hand-off goal is a speed-up
         if speedup is not None:
-            row.notes += f"; {speedup:.2f}x faster than theirs"
-    rows += zstd_rows
+            ours_rows["handoff"].notes += f"; {speedup:.2f}x faster than theirs"
+        ours_rows["total"].extra["phases"] = ours.phases
+        rows += ours_rows.values()
+        if name == "ours":
+            rows += theirs_rows.values()
+    theirs_rows["total"].extra["phases"] = theirs.phases
     for row in rows:
         row.extra["case"] = case
         row.extra["blob_mb"] = blob_mb
-    rows[0].extra["phases"] = ours.phases
-    rows[1].extra["phases"] = theirs.phases
-    zstd_rows[0].extra["phases"] = ours_zstd.phases
     return rows
 
 

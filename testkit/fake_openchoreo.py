@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jsonschema
 import yaml
 
+from testkit.loopback_http import LoopbackHttpServer
 from testkit.paths import OPENCHOREO_1X_CRDS
 
 TOKEN_PATH = "/oauth2/token"
@@ -286,8 +287,7 @@ class FakeOpenChoreo:
         self._counter = itertools.count(1)
         self._validator = _workload_spec_validator()
         self._spec_schema: dict[str, Any] = self._validator.schema
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHttpServer("fake-openchoreo", quiet_errors=True)
 
     # ---------------------------------------------------------------- set-up
     def add_component(self, namespace: str, project: str, component: str) -> None:
@@ -328,9 +328,8 @@ class FakeOpenChoreo:
     # ---------------------------------------------------------------- lifecycle
     @property
     def url(self) -> str:
-        assert self._server is not None
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
+        return f"{scheme}://127.0.0.1:{self._http.port}"
 
     @property
     def token_url(self) -> str:
@@ -344,22 +343,14 @@ class FakeOpenChoreo:
         self.stop()
 
     def start(self) -> None:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        server = _Server(("127.0.0.1", 0), handler)
+        context: ssl.SSLContext | None = None
         if self.tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(self.tls.server_cert), str(self.tls.server_key))
-            server.socket = context.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._http.start(type("Handler", (_Handler,), {"fake": self}), tls=context)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
 
     # ---------------------------------------------------------------- handling
     def handle(self, request: RecordedRequest) -> tuple[int, Any] | None:
@@ -577,13 +568,6 @@ class FakeOpenChoreo:
             "spec": spec,
         }
         return 201, {"success": True, "data": spec}
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # dropped connections and failed TLS handshakes are expected in these tests
 
 
 class _Handler(BaseHTTPRequestHandler):

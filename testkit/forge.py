@@ -23,10 +23,12 @@ import json
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from testkit.loopback_http import LoopbackHttpServer
 
 
 @dataclass
@@ -51,14 +53,12 @@ class ForgeServer:
     token: str
     pulls: list[PullRecord] = field(default_factory=list)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _http: LoopbackHttpServer = field(default_factory=lambda: LoopbackHttpServer("forge"))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._http.port}"
 
     @property
     def github_api(self) -> str:
@@ -69,17 +69,11 @@ class ForgeServer:
         return self.url + "/gitlab/api/v4"
 
     def __enter__(self) -> ForgeServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="forge", daemon=True)
-        self._thread.start()
+        self._http.start(self._handler())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     def branch_sha(self, project: str, branch: str) -> str:
         repo = self.repos_root / (project.rsplit("/", 1)[-1] + ".git")

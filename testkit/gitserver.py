@@ -21,11 +21,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 GIT_IDENTITY = {
@@ -182,30 +181,24 @@ class HttpGitServer:
         self.requests: list[tuple[str, str, int, str]] = []  # method, path, status, user
         self.snapshots: list[str] = []  # process argv/env seen while serving authorized requests
         self.record_processes = False
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        # Imported here: sshd also runs this file as a plain script (the ssh gate), where only the stdlib is found.
+        from testkit.loopback_http import LoopbackHttpServer
+
+        self._http = LoopbackHttpServer("git-http")
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        port: int = self._server.server_address[1]
-        return port
+        return self._http.port
 
     def url(self, name: str = "app.git") -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
 
     def __enter__(self) -> HttpGitServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="git-http", daemon=True)
-        self._thread.start()
+        self._http.start(self._handler_class())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()
 
     def _authorized(self, header: str | None) -> str | None:
         if not header or not header.startswith("Basic "):

@@ -18,10 +18,12 @@ import subprocess
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+
+from testkit.loopback_http import LoopbackHttpServer
 
 TOKEN_PATH = "/oauth2/token"
 JWKS_PATH = "/oauth2/jwks"
@@ -62,14 +64,12 @@ class OAuthIssuer:
             "n": _b64url(modulus),
             "e": _b64url((65537).to_bytes(3, "big")),
         }
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackHttpServer("oauth-issuer")
         self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._http.port}"
 
     @property
     def token_url(self) -> str:
@@ -80,19 +80,11 @@ class OAuthIssuer:
         return self.url + JWKS_PATH
 
     def __enter__(self) -> OAuthIssuer:
-        handler = type("Handler", (_Handler,), {"issuer": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._http.start(type("Handler", (_Handler,), {"issuer": self}))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._http.stop()
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self._jwk]}

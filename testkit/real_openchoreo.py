@@ -287,7 +287,8 @@ class RealOpenChoreo:
     kube: KubeApi | None = None
     issuer: OAuthIssuer | None = None
     directory: Path | None = None
-    _processes: list[_Process] = field(default_factory=list)
+    processes: list[_Process] = field(default_factory=list)
+    """What this instance started (etcd, kube-apiserver, openchoreo-api), stopped in reverse order."""
     _namespaces: Iterator[int] = field(default_factory=lambda: iter(range(1, 1_000_000)))
 
     @property
@@ -346,7 +347,7 @@ class RealOpenChoreo:
             ],
             self.directory / "etcd.log",
         )  # fmt: skip
-        self._processes.append(etcd)
+        self.processes.append(etcd)
         etcd.start()
         with httpx.Client(trust_env=False, timeout=2.0) as plain:
             self.timings["etcd"] = _wait_for(
@@ -379,7 +380,7 @@ class RealOpenChoreo:
             ],
             self.directory / "kube-apiserver.log",
         )  # fmt: skip
-        self._processes.append(apiserver)
+        self.processes.append(apiserver)
         apiserver.start()
         self.kube = KubeApi(api_url, admin_token, tls.ca_cert)
         kube = self.kube
@@ -388,25 +389,25 @@ class RealOpenChoreo:
         )
 
         crd_started = time.monotonic()
-        crd_names = self._apply_crds()
+        crd_names = self.apply_crds()
         _wait_for(
             f"{len(crd_names)} OpenChoreo CRDs Established",
-            lambda: all(self._established(name) for name in crd_names),
+            lambda: all(self.established(name) for name in crd_names),
             [etcd, apiserver],
             READY_TIMEOUT_SECONDS,
         )
         self.timings["crds"] = time.monotonic() - crd_started
-        self._grant_the_publisher()
+        self.grant_the_publisher()
 
         self.issuer = OAuthIssuer(
             self.directory / "issuer",
             {PUBLISHER_CLIENT_ID: self.client_secret, UNBOUND_CLIENT_ID: self.unbound_client_secret},
         ).__enter__()
         kubeconfig = self._write_kubeconfig(api_url, admin_token, tls.ca_cert)
-        self.url = self._start_openchoreo_api(kubeconfig, [etcd, apiserver])
+        self.url = self.start_openchoreo_api(kubeconfig, [etcd, apiserver])
         self.timings["total"] = time.monotonic() - started
 
-    def _apply_crds(self) -> list[str]:
+    def apply_crds(self) -> list[str]:
         bases = openchoreo_module_dir(self.binaries.openchoreo_version) / "config" / "crd" / "bases"
         files = sorted(bases.glob("*.yaml"))
         if not files:
@@ -419,10 +420,10 @@ class RealOpenChoreo:
             names.append(crd["metadata"]["name"])
         return names
 
-    def _established(self, name: str) -> bool:
+    def established(self, name: str) -> bool:
         return crd_established(self.api, name)
 
-    def _grant_the_publisher(self) -> None:
+    def grant_the_publisher(self) -> None:
         self.api.create(
             {
                 "apiVersion": GROUP_VERSION,
@@ -462,7 +463,7 @@ class RealOpenChoreo:
         path.chmod(0o600)
         return path
 
-    def _start_openchoreo_api(self, kubeconfig: Path, upstream: list[_Process]) -> str:
+    def start_openchoreo_api(self, kubeconfig: Path, upstream: list[_Process]) -> str:
         assert self.directory is not None and self.issuer is not None
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -509,7 +510,7 @@ class RealOpenChoreo:
             self.directory / "openchoreo-api.log",
             env=env,
         )
-        self._processes.append(server)
+        self.processes.append(server)
         server.start()
         with httpx.Client(trust_env=False, timeout=2.0) as plain:
             self.timings["openchoreo-api"] = _wait_for(
@@ -522,7 +523,7 @@ class RealOpenChoreo:
 
     def stop(self) -> None:
         # openchoreo-api first, then kube-apiserver, then etcd (stopping the last two together can hang).
-        for process in reversed(self._processes):
+        for process in reversed(self.processes):
             process.stop()
         if self.issuer is not None:
             self.issuer.__exit__(None, None, None)
@@ -538,7 +539,7 @@ class RealOpenChoreo:
         return "\n".join(
             f"----- {process.name} (pid {process.popen.pid if process.popen else '-'}, "
             f"exit {process.exited()}) {process.log}\n{_tail(process.log)}"
-            for process in self._processes
+            for process in self.processes
         )
 
     # ------------------------------------------------------------------------------------------------ seeding

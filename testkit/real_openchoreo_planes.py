@@ -227,7 +227,7 @@ class RealPlanes:
     @property
     def processes(self) -> list[_Process]:
         """Every host process this kit started (openchoreo-api included)."""
-        own = list(self.api._processes) if self.api is not None else []
+        own = list(self.api.processes) if self.api is not None else []
         return [*own, *self._processes]
 
     def __enter__(self) -> RealPlanes:
@@ -256,7 +256,7 @@ class RealPlanes:
         self.directory = Path(tempfile.mkdtemp(prefix="pack-gate4-"))
 
         step = time.monotonic()
-        self._start_openchoreo_api()
+        self.start_openchoreo_api()
         self.timings["OpenChoreo CRDs + openchoreo-api"] = time.monotonic() - step
 
         step = time.monotonic()
@@ -286,7 +286,7 @@ class RealPlanes:
         return _clean_env(KUBECONFIG=str(node.admin_kubeconfig), HOME=str(self.directory), NO_PROXY="127.0.0.1",
                           **extra)  # fmt: skip
 
-    def _start_openchoreo_api(self) -> None:
+    def start_openchoreo_api(self) -> None:
         """Gate 1's openchoreo-api set-up (CRDs, authorization, issuer, server), on the node's apiserver."""
         assert self.directory is not None
         node = self.argo.node
@@ -296,15 +296,15 @@ class RealPlanes:
         api.directory = self.directory / "openchoreo-api"
         api.directory.mkdir()
         api.kube = node.api
-        names = api._apply_crds()
-        _wait_for(f"{len(names)} OpenChoreo CRDs Established", lambda: all(api._established(n) for n in names), [],
+        names = api.apply_crds()
+        _wait_for(f"{len(names)} OpenChoreo CRDs Established", lambda: all(api.established(n) for n in names), [],
                   READY_TIMEOUT_SECONDS)  # fmt: skip
-        api._grant_the_publisher()
+        api.grant_the_publisher()
         api.issuer = OAuthIssuer(
             api.directory / "issuer",
             {PUBLISHER_CLIENT_ID: self.client_secret, UNBOUND_CLIENT_ID: api.unbound_client_secret},
         ).__enter__()
-        api.url = api._start_openchoreo_api(node.admin_kubeconfig, [])
+        api.url = api.start_openchoreo_api(node.admin_kubeconfig, [])
 
     def _eso_crds(self) -> list[Path]:
         version = self.binaries.external_secrets_version or "v0.16.2"

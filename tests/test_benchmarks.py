@@ -215,7 +215,7 @@ def test_quick_handoff_and_rebuild_rows_with_both_compressions(tmp_path: Path) -
     rows = {m["name"]: m for m in json.loads(out.read_text())["measurements"]}
     assert all(row["status"] == "ok" for row in rows.values()), [n for n, r in rows.items() if r["status"] != "ok"]
     for case in ("small", "100mb"):
-        for path in ("ours", "theirs", "ours-zstd"):
+        for path in ("ours", "theirs", "ours-zstd", "ours-archive"):
             assert {f"handoff.{case}.{path}.{what}" for what in ("total", "handoff", "archive")} <= set(rows)
         assert rows[f"handoff.{case}.ours-zstd.handoff"]["ratio_label"] == "ours/theirs"
         assert "x faster than theirs" in rows[f"handoff.{case}.ours-zstd.handoff"]["notes"]

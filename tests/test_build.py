@@ -7,19 +7,20 @@ registry (every reference is fully qualified to 127.0.0.1 or an oci-archive: pat
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
+import shutil
 import subprocess
 import sys
-import tarfile
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, get_args
 
 import pytest
 
+from hera_workflows.pack.settings import HandoffFormat
 from steps.build.main import (
     REACT_DOCKERFILE,
     BuildPlan,
@@ -31,9 +32,10 @@ from steps.build.main import (
     plan,
     resolve_under,
 )
-from steps.build.options import OPTIONS, BuildOptions
+from steps.build.options import HANDOFF_ENV, HANDOFF_FORMATS, OPTIONS, BuildOptions
 from steps.common.cli import parse_options
 from steps.common.log import StepError
+from testkit.oci import OciImage
 from testkit.paths import ROOT
 from testkit.registry import (
     BaseImage,
@@ -41,6 +43,7 @@ from testkit.registry import (
     free_port,
     remove_storage,
 )
+from testkit.rendered import render_with_setting, step_template
 
 DOCKERFILE = """\
 ARG BASE_IMAGE
@@ -115,47 +118,17 @@ def app_args(base: BaseImage, registry: Registry, *extra: dict[str, str]) -> lis
     ]  # fmt: skip
 
 
-# --- reading an OCI archive -------------------------------------------------------------------------------------
+# --- reading the hand-off ----------------------------------------------------------------------------------------
 
 
-def _blob(tar: tarfile.TarFile, digest: str) -> bytes:
-    handle = tar.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
-    assert handle is not None
-    return handle.read()
+def oci_image(handoff: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(index, manifest, config) of the single image in the OCI layout (or archive) the step handed off."""
+    image = OciImage(handoff)
+    return image.index, image.manifest, image.config
 
 
-def oci_image(archive: Path) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
-    """(index, manifest, config) of the single image in an OCI archive."""
-    with tarfile.open(archive) as tar:
-        index = json.loads(_blob_or_file(tar, "index.json"))
-        manifest = json.loads(_blob(tar, index["manifests"][0]["digest"]))
-        config = json.loads(_blob(tar, manifest["config"]["digest"]))
-    return index, manifest, config
-
-
-def _blob_or_file(tar: tarfile.TarFile, name: str) -> bytes:
-    handle = tar.extractfile(name)
-    assert handle is not None
-    return handle.read()
-
-
-def read_image_file(archive: Path, path: str) -> bytes:
-    """A file's content in the image: the topmost layer that has it wins."""
-    _, manifest, _ = oci_image(archive)
-    with tarfile.open(archive) as tar:
-        layers = manifest["layers"]
-        assert isinstance(layers, list)
-        for layer in reversed(layers):
-            data = _blob(tar, layer["digest"])
-            if data[:2] == b"\x1f\x8b":
-                data = gzip.decompress(data)
-            with tarfile.open(fileobj=io.BytesIO(data)) as layer_tar:
-                for member in layer_tar:
-                    if member.name.removeprefix("./") == path and member.isfile():
-                        handle = layer_tar.extractfile(member)
-                        assert handle is not None
-                        return handle.read()
-    raise FileNotFoundError(path)
+def read_image_file(handoff: Path, path: str) -> bytes:
+    return OciImage(handoff).read_file(path)
 
 
 def cache_hits(stderr: str) -> int:
@@ -219,21 +192,85 @@ def test_build_writes_oci_archive_and_digest(
 ) -> None:
     result = run_build(workspace, *app_args(busybox_base, plain_registry))
     assert result.returncode == 0, result.stderr
-    assert workspace.archive.is_file()
-    assert sorted(p.name for p in workspace.archive.parent.iterdir()) == ["app-image.tar", "source"], "temp files left"
+    # The default hand-off: an OCI layout beside the archive path, which links to it (relative, like buildpacks').
+    layout = workspace.archive.with_suffix(".oci")
+    assert workspace.archive.is_symlink() and os.readlink(workspace.archive) == "app-image.oci"
+    assert (layout / "oci-layout").is_file() and not layout.is_symlink()
+    names = sorted(p.name for p in workspace.archive.parent.iterdir())
+    assert names == ["app-image.oci", "app-image.tar", "source"], "temp files left"
     digest = workspace.output("image-digest").read_text()
     assert digest.startswith("sha256:") and len(digest) == 71
     assert sorted(p.name for p in workspace.outputs.iterdir()) == ["image-digest"]
     index, manifest, config = oci_image(workspace.archive)
-    entry = index["manifests"][0]  # type: ignore[index]
+    entry = index["manifests"][0]
     assert entry["digest"] == digest
     assert entry["annotations"]["org.opencontainers.image.ref.name"] == "demo-shop-api:v1-0123abcd"
     assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
-    assert "APP_MODE=production" in config["config"]["Env"]  # type: ignore[index]
+    assert "APP_MODE=production" in config["config"]["Env"]
     assert read_image_file(workspace.archive, "app/app.txt") == b"hello from the app\n"
     assert read_image_file(workspace.archive, "out/greeting") == b"hello\n"
     assert "[build-image] STEP 1/" in result.stderr
     assert f"demo-shop-api:v1-0123abcd@{digest}" in result.stderr
+
+
+@pytest.mark.docker
+def test_oci_archive_handoff_is_one_file_podman_loads_by_name(
+    workspace: Workspace, busybox_base: BaseImage, plain_registry: Registry
+) -> None:
+    # A platform whose own publish step loads a file (OpenChoreo's: `podman load -i`, then `podman tag <name>`).
+    result = run_build(workspace, *app_args(busybox_base, plain_registry), "--handoff-format", "oci-archive")
+    assert result.returncode == 0, result.stderr
+    assert workspace.archive.is_file() and not workspace.archive.is_symlink()
+    assert sorted(p.name for p in workspace.archive.parent.iterdir()) == ["app-image.tar", "source"]
+    assert workspace.output("image-digest").read_text() == OciImage(workspace.archive).digest
+    runroot = Path(tempfile.mkdtemp(prefix="pack-test-", dir="/run"))  # podman wants a run root under 50 characters
+    podman = ["podman", "--root", str(workspace.root / "podman"), "--runroot", str(runroot), "--storage-driver", "vfs"]
+    podman += ["--cgroup-manager=cgroupfs", "--events-backend=file"]
+    try:
+        loaded = subprocess.run(
+            [*podman, "load", "-i", str(workspace.archive)], capture_output=True, text=True, check=False
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        assert "demo-shop-api:v1-0123abcd" in loaded.stdout
+    finally:
+        subprocess.run([*podman, "rmi", "--all", "--force"], capture_output=True, check=False)
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("earlier", ["archive", "layout"])
+def test_the_previous_runs_handoff_is_replaced_in_either_format(
+    workspace: Workspace, busybox_base: BaseImage, plain_registry: Registry, earlier: str
+) -> None:
+    first = "oci-archive" if earlier == "archive" else "oci-layout"
+    second = "oci-layout" if earlier == "archive" else "oci-archive"
+    args = app_args(busybox_base, plain_registry)
+    assert run_build(workspace, *args, "--handoff-format", first).returncode == 0
+    result = run_build(workspace, *args, "--handoff-format", second)
+    assert result.returncode == 0, result.stderr
+    assert "removing the previous hand-off" in result.stderr
+    expected = ["app-image.tar", "source"] if second == "oci-archive" else ["app-image.oci", "app-image.tar", "source"]
+    assert sorted(p.name for p in workspace.archive.parent.iterdir()) == expected
+    assert workspace.output("image-digest").read_text() == OciImage(workspace.archive).digest
+
+
+def test_a_directory_that_is_no_layout_at_the_archive_path_is_refused_and_kept(workspace: Workspace) -> None:
+    workspace.archive.mkdir(parents=True)
+    (workspace.archive / "keep.txt").write_text("not ours")
+    result = run_build(workspace, "--context", "services/api", "--dockerfile", "services/api/Dockerfile")
+    assert result.returncode == 1, result.stderr
+    assert f"--archive (env IMAGE_ARCHIVE): {workspace.archive} is a directory" in result.stderr
+    assert (workspace.archive / "keep.txt").read_text() == "not ours"
+
+
+def test_unknown_handoff_format_names_the_field(workspace: Workspace) -> None:
+    defaults = ["--context", "services/api", "--dockerfile", "services/api/Dockerfile"]
+    result = run_build(workspace, *defaults, "--handoff-format", "tarball")
+    assert result.returncode == 2, result.stderr
+    assert "--handoff-format (env IMAGE_HANDOFF_FORMAT): 'tarball' is not one of oci-layout, oci-archive" in (
+        result.stderr
+    )
+    assert not workspace.outputs.exists() or not any(workspace.outputs.iterdir())
 
 
 @pytest.mark.docker
@@ -263,7 +300,7 @@ def test_build_args_and_env_arrive_byte_exact(
         read_image_file(workspace.archive, "pwned")
     # buildah's --env (like OpenChoreo's `podman build --env`) also lands in the image configuration.
     _, _, config = oci_image(workspace.archive)
-    assert f"TRICKY_ENV={tricky_env}" in config["config"]["Env"]  # type: ignore[index]
+    assert f"TRICKY_ENV={tricky_env}" in config["config"]["Env"]
 
 
 @pytest.mark.docker
@@ -277,7 +314,7 @@ def test_second_build_hits_the_layer_cache(
     assert second.returncode == 0, second.stderr
     # ARG, ARG, ENV, RUN, COPY, CMD: every instruction after FROM is served from the local layer cache.
     assert cache_hits(second.stderr) == 6, second.stderr
-    assert workspace.output("image-digest").read_text() == oci_image(workspace.archive)[0]["manifests"][0]["digest"]  # type: ignore[index]
+    assert workspace.output("image-digest").read_text() == OciImage(workspace.archive).digest
 
 
 CACHE_DOCKERFILE = """\
@@ -608,3 +645,16 @@ def test_react_preset_bad_input(workspace: Workspace, args: list[str], message: 
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     _assert_nothing_written(workspace)
+
+
+def test_the_handoff_setting_offers_the_steps_formats_and_reaches_the_template(tmp_path: Path) -> None:
+    assert get_args(HandoffFormat) == HANDOFF_FORMATS
+    for value in HANDOFF_FORMATS:
+        done = render_with_setting(tmp_path / value, "build.handoff_format", value)
+        assert done.returncode == 0, done.stderr
+        env = {
+            e["name"]: e["value"] for e in step_template(tmp_path / value, "containerfile-build")["container"]["env"]
+        }
+        assert env[HANDOFF_ENV] == value
+    bad = render_with_setting(tmp_path / "bad", "build.handoff_format", "tar")
+    assert bad.returncode != 0 and "build.handoff_format" in bad.stderr

@@ -31,6 +31,7 @@ from steps.common.log import StepError, StepLogger
 from steps.publish_image import retag
 from testkit.paths import ROOT
 from testkit.registry import REGISTRY_BIN, BaseImage, Registry, free_port, make_busybox_base, remove_storage
+from testkit.rendered import render_with_setting, step_template
 
 DOCKERFILE = """\
 # syntax is irrelevant here
@@ -579,11 +580,10 @@ def test_the_pack_setting_turns_avoidance_off_in_every_template(tmp_path: Path) 
 
     for setting, expected in (("true", "true"), ("false", "false")):
         out = tmp_path / setting
-        argv = [sys.executable, "-m", "hera_workflows", "render", "-o", str(out), "--set", f"build.avoidance={setting}"]
-        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        done = render_with_setting(out, "build.avoidance", setting)
         assert done.returncode == 0, done.stderr
-        step = yaml.safe_load((out / "steps" / "containerfile-build.yaml").read_text())
-        inputs = {p["name"]: p.get("default") for p in step["spec"]["templates"][0]["inputs"]["parameters"]}
+        step = step_template(out, "containerfile-build")
+        inputs = {p["name"]: p.get("default") for p in step["inputs"]["parameters"]}
         assert (inputs["build-avoidance"], inputs["registry"]) == (expected, "")
         for name in ("dockerfile-builder", "react-builder"):
             pipeline = yaml.safe_load((out / "pipelines" / f"{name}.yaml").read_text())

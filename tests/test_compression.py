@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
-import yaml
 
 from hera_workflows.pack.settings import LayerCompression
 from steps.common.compression import ENV, GZIP, LAYER_COMPRESSIONS, MEDIA_TYPES, PARAM, ZSTD, layer_compression
 from steps.common.log import StepError
+from testkit.oci import OciImage
 from testkit.paths import ROOT
 from testkit.registry import BaseImage, Registry, remove_storage
+from testkit.rendered import render_with_setting, step_template
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -92,19 +93,9 @@ def publish(tmp: Path, archive: Path, registry: Registry, repo: str, *args: str)
     )  # fmt: skip
 
 
-def archive_layers(archive: Path) -> list[tuple[str, bytes]]:
-    """(media type, first bytes of the blob) of every layer of the single image in an OCI archive."""
-    with tarfile.open(archive) as tar:
-
-        def blob(digest: str) -> bytes:
-            handle = tar.extractfile(f"blobs/sha256/{digest.removeprefix('sha256:')}")
-            assert handle is not None
-            return handle.read()
-
-        index_file = tar.extractfile("index.json")
-        assert index_file is not None
-        manifest = json.loads(blob(json.loads(index_file.read())["manifests"][0]["digest"]))
-        return [(layer["mediaType"], blob(layer["digest"])[:4]) for layer in manifest["layers"]]
+def archive_layers(handoff: Path) -> list[tuple[str, bytes]]:
+    """(media type, first bytes of the blob) of every layer of the image build-image handed off."""
+    return [(media_type, blob[:4]) for media_type, blob in OciImage(handoff).layers()]
 
 
 def registry_layer_types(registry: Registry, repo: str, tag: str) -> list[str]:
@@ -214,7 +205,7 @@ def test_gzip_default_keeps_the_digest_and_publish_compresses_a_docker_archive_a
     # host's does for the base layer; a pod's cache is empty).
     docker_archive = tmp_path / "docker-image.tar"
     subprocess.run(
-        ["skopeo", "copy", f"oci-archive:{archive}", f"docker-archive:{docker_archive}:demo-shop-api:v1"],
+        ["skopeo", "copy", f"oci:{archive}", f"docker-archive:{docker_archive}:demo-shop-api:v1"],
         check=True,
         capture_output=True,
     )
@@ -284,37 +275,15 @@ def test_containerd_runs_the_zstd_image(
 def test_the_pack_setting_offers_the_steps_formats_and_reaches_both_templates(tmp_path: Path) -> None:
     assert get_args(LayerCompression) == LAYER_COMPRESSIONS
     out = tmp_path / "rendered"
-    done = subprocess.run(
-        [sys.executable, "-m", "hera_workflows", "render", "-o", str(out), "--set", "publish.layer_compression=zstd"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = render_with_setting(out, "publish.layer_compression", "zstd")
     assert done.returncode == 0, done.stderr
-    for name in ("containerfile-build.yaml", "publish-image.yaml"):
-        document = yaml.safe_load((out / "steps" / name).read_text())
-        template = document["spec"]["templates"][0]
+    for name in ("containerfile-build", "publish-image"):
+        template = step_template(out, name)
         inputs = {p["name"]: p.get("default") for p in template["inputs"]["parameters"]}
         assert inputs[PARAM] == ZSTD, name
         env = {e["name"]: e["value"] for e in template["container"]["env"]}
         assert env[ENV] == "{{inputs.parameters.layer-compression}}", name
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hera_workflows",
-            "render",
-            "-o",
-            str(tmp_path / "x"),
-            "--set",
-            "publish.layer_compression=xz",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    bad = render_with_setting(tmp_path / "x", "publish.layer_compression", "xz")
     assert bad.returncode != 0 and "publish.layer_compression" in bad.stderr
 
 

@@ -115,10 +115,11 @@ def skopeo_inspect_digest(registry: Registry, ref: str) -> str:
     return digest
 
 
-def sh(*argv: str) -> None:
-    """Run a helper command (argv, no shell); fail the test with its stderr."""
+def sh(*argv: str) -> str:
+    """Run a helper command (argv, no shell); fail the test with its stderr; return its stdout."""
     done = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     assert done.returncode == 0, f"{argv}: {done.stderr}"
+    return done.stdout
 
 
 def assert_failed_cleanly(result: Result, code: int, *secrets: str) -> None:
@@ -330,8 +331,8 @@ def test_docker_archive_from_save_publishes(
             "--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
         ]  # fmt: skip
         try:
-            sh(*podman, "pull", "-q", f"oci-archive:{built.archive}")
-            sh(*podman, "tag", "demo-shop-api:v1-0123abcd", tag)
+            image_id = sh(*podman, "pull", "-q", f"oci:{built.archive}").strip()  # the build step's OCI layout
+            sh(*podman, "tag", image_id, tag)
             sh(*podman, "save", "-o", str(saved), tag)
         finally:
             subprocess.run([*podman, "rmi", "--all", "--force"], capture_output=True, check=False)
@@ -340,7 +341,7 @@ def test_docker_archive_from_save_publishes(
     else:
         # Load through the engine (docker-archive made by skopeo), then a real `docker save`.
         loadable = tmp_path / "loadable.tar"
-        sh("skopeo", "copy", f"oci-archive:{built.archive}", f"docker-archive:{loadable}:{tag}")
+        sh("skopeo", "copy", f"oci:{built.archive}", f"docker-archive:{loadable}:{tag}")
         docker = shutil.which("docker", path="/usr/bin") or "docker"
         try:
             sh(docker, "load", "-i", str(loadable))
@@ -359,13 +360,16 @@ def test_docker_archive_from_save_publishes(
 
 
 @pytest.mark.docker
-def test_oci_layout_directory_publishes(tmp_path: Path, built: Built, plain_registry: Registry) -> None:
-    layout = tmp_path / "layout"
-    subprocess.run(["skopeo", "copy", f"oci-archive:{built.archive}", f"oci:{layout}"], check=True, capture_output=True)
-    result = run_publish(tmp_path, layout, plain_registry.host, "--tls-verify", "false", name="from-layout")
+def test_oci_archive_publishes_with_the_build_digest(tmp_path: Path, built: Built, plain_registry: Registry) -> None:
+    """The build step's other hand-off format (`handoff-format oci-archive`): one tar file, the same image."""
+    assert built.archive.is_symlink() and (built.archive / "oci-layout").is_file()  # the default: a layout
+    archive = tmp_path / "app-image.tar"
+    sh("skopeo", "copy", "--preserve-digests", f"oci:{built.archive}", f"oci-archive:{archive}")
+    result = run_publish(tmp_path, archive, plain_registry.host, "--tls-verify", "false", name="from-archive")
     assert result.returncode == 0, result.stderr
+    assert f"pushing oci-archive {archive}" in result.stderr
     assert result.output("image-digest") == built.digest
-    assert plain_registry.manifest_digest("from-layout", "v1-0123abcd") == built.digest
+    assert plain_registry.manifest_digest("from-archive", "v1-0123abcd") == built.digest
 
 
 # --- transient failures behind the fault proxy ------------------------------------------------------------------

@@ -29,7 +29,7 @@ def test_every_socket_is_on_loopback(real_openchoreo: RealOpenChoreo) -> None:
     """Listeners bound to 127.0.0.1 only, and every connection (client or server side) between loopback
     addresses: nothing leaves 127.0.0.0/8. A snapshot after the contract tests have run (same session)."""
     seen = {}
-    for process in real_openchoreo._processes:
+    for process in real_openchoreo.processes:
         assert process.popen is not None and process.exited() is None, f"{process.name} is not running"
         seen[process.name] = tcp_sockets(process.popen.pid)
     assert set(seen) == {"etcd", "kube-apiserver", "openchoreo-api"}
@@ -60,8 +60,8 @@ def test_a_component_that_cannot_start_fails_with_one_line_and_its_log(
     assert "simulated start-up failure: no route to the identity provider" in logs
     assert "----- etcd (pid" in logs and "----- kube-apiserver (pid" in logs
     # Teardown by PID: every process is gone and the run's directory removed.
-    assert [process.name for process in system._processes] == ["etcd", "kube-apiserver", "openchoreo-api"]
-    for process in system._processes:
+    assert [process.name for process in system.processes] == ["etcd", "kube-apiserver", "openchoreo-api"]
+    for process in system.processes:
         assert process.exited() is not None, f"{process.name} still running"
     assert system.directory is not None and not system.directory.exists()
 

@@ -36,6 +36,7 @@ Profile = Literal["openchoreo-1.x", "openchoreo-0.17"]
 ApiMode = Literal["auto", "workloads", "legacy", "off"]
 BuildIsolation = Literal["user-namespace", "privileged", "none"]
 LayerCompression = Literal["gzip", "zstd"]  # steps/common/compression.py LAYER_COMPRESSIONS
+HandoffFormat = Literal["oci-layout", "oci-archive"]  # steps/build/options.py HANDOFF_FORMATS
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$"
@@ -161,6 +162,13 @@ class BuildSettings(_Model):
         "inputs (git trees, build args/env, platform, base digests), only when every input can be pinned; "
         "publish-image then tags that manifest registry-side. The pull Secret must be able to read the target "
         "repository. Per run: parameter `build-avoidance`",
+    )
+    handoff_format: HandoffFormat = Field(
+        default="oci-layout",
+        description="how build-image hands the image to publish-image on the workspace: `oci-layout` (an OCI layout "
+        "directory `app-image.oci`, linked from `app-image.tar`: each layer written once and pushed from where it "
+        "lies) or `oci-archive` (one tar file `app-image.tar`, for a platform's own publish step that loads a file "
+        "with `podman load`, which names the image from it)",
     )
 
 

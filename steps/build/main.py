@@ -1,9 +1,15 @@
-"""build-image: build the Dockerfile/Containerfile with buildah and hand the image over as an OCI archive.
+"""build-image: build the Dockerfile/Containerfile with buildah and hand the image over on the workspace.
 
-`buildah bud` (overlay storage, chroot isolation, --layers) builds `<image-name>:<image-tag>-<git-revision>`;
-`buildah push ... oci-archive:` writes it to a temp file next to the archive path, renamed into place only when
-complete. The `image-digest` output is the archived manifest's digest, which the registry reports unchanged after
-publish-image pushes the archive with skopeo.
+`buildah bud` (overlay storage, chroot isolation, --layers) builds `<image-name>:<image-tag>-<git-revision>`.
+The hand-off (`handoff-format`):
+  * `oci-layout` (default): `buildah push ... oci:` writes an OCI layout directory next to the archive path
+    (`app-image.tar` -> `app-image.oci/`), and the archive path becomes a link to it, as the buildpacks pipelines'
+    hand-off is. Each layer is written once, compressed, and publish-image streams it from there: no tar wraps
+    the layout and skopeo unpacks none (two full copies of every layer fewer than an archive);
+  * `oci-archive`: `buildah push ... oci-archive:` writes one tar file at the archive path, for a platform's own
+    publish step that loads a file (`podman load` names the image from it).
+Either is written under a temp name and moved into place only when complete. The `image-digest` output is the
+handed-off manifest's digest, which the registry reports unchanged after publish-image pushes it with skopeo.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -21,7 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steps.build import avoidance
-from steps.build.options import ISOLATION_USER_NAMESPACE, ISOLATIONS, PRESET_REACT, PRESETS, BuildOptions
+from steps.build.options import (
+    HANDOFF_ARCHIVE,
+    HANDOFF_FORMATS,
+    HANDOFF_LAYOUT,
+    ISOLATION_USER_NAMESPACE,
+    ISOLATIONS,
+    PRESET_REACT,
+    PRESETS,
+    BuildOptions,
+)
 from steps.common.cli import parse_bool
 from steps.common.compression import GZIP, layer_compression
 from steps.common.contract import EXIT_FAILURE, EXIT_TRANSIENT, EXIT_USAGE, OUT_IMAGE_DIGEST
@@ -30,7 +46,7 @@ from steps.common.log import StepError, StepLogger
 from steps.common.outputs import Outputs
 
 PROG = "python -m steps.build"
-DESCRIPTION = "Build <image-name>:<image-tag>-<git-revision> with buildah and write it as an OCI archive."
+DESCRIPTION = "Build <image-name>:<image-tag>-<git-revision> with buildah and hand it over as an OCI layout or archive."
 BUILDAH = "buildah"
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOCKERFILE_LIKE = re.compile(r"(?i)^(?:docker|container)file(?:[._-].*)?$|.*\.(?:docker|container)file$")
@@ -203,7 +219,13 @@ class BuildPlan:
     auth_file: Path | None
     cache_auth_file: Path | None
     ca_dir: Path | None
-    compression: str = GZIP  # layer compression in the OCI archive
+    compression: str = GZIP  # layer compression in the hand-off
+    handoff: str = HANDOFF_LAYOUT  # HANDOFF_FORMATS
+
+    @property
+    def layout(self) -> Path:
+        """Where the oci-layout hand-off writes the layout: the archive path with `.oci` for `.tar`."""
+        return layout_path(self.archive)
 
 
 def plan(opts: BuildOptions) -> BuildPlan:
@@ -248,9 +270,14 @@ def plan(opts: BuildOptions) -> BuildPlan:
         )
     archive = Path(opts.archive).absolute()
     if ":" in str(archive):
-        raise StepError(f"{opts.label('archive')}: {archive} contains ':', which the oci-archive transport cannot take")
-    if archive.is_dir():
+        raise StepError(f"{opts.label('archive')}: {archive} contains ':', which the oci transports cannot take")
+    if archive.is_dir() and not archive.is_symlink():
         raise StepError(f"{opts.label('archive')}: {archive} is a directory")
+    handoff = opts.handoff_format.strip()
+    if handoff not in HANDOFF_FORMATS:
+        raise StepError(
+            f"{opts.label('handoff_format')}: {handoff!r} is not one of {', '.join(HANDOFF_FORMATS)}", EXIT_USAGE
+        )
     cache_repo = opts.cache_repo.strip()
     if cache_repo and (("://" in cache_repo) or "@" in cache_repo or cache_repo.count(":") > 1):
         raise StepError(
@@ -279,6 +306,7 @@ def plan(opts: BuildOptions) -> BuildPlan:
         cache_auth_file=cache_auth if cache_auth is not None and cache_auth.is_file() else None,
         ca_dir=ca_dir if ca_dir is not None and ca_dir.is_dir() else None,
         compression=layer_compression(opts.compression, opts.label("compression")),
+        handoff=handoff,
     )
 
 
@@ -406,22 +434,107 @@ def is_transient(tail: Sequence[str]) -> bool:
     return bool(_TRANSIENT_RE.search(final) and _REGISTRY_CONTEXT_RE.search(final))
 
 
-def archive_digest(archive: Path) -> str:
-    """The manifest digest recorded in an OCI archive's index.json (exactly one image)."""
-    with tarfile.open(archive, mode="r:") as tar:
-        member = tar.getmember("index.json")
-        handle = tar.extractfile(member)
-        if handle is None:
-            raise StepError(f"{archive}: index.json is not a file")
-        index = json.loads(handle.read())
+def layout_path(archive: Path) -> Path:
+    """`app-image.tar` -> `app-image.oci`; any other name gets `.oci` appended."""
+    return archive.with_suffix(".oci") if archive.suffix == ".tar" else archive.with_name(archive.name + ".oci")
+
+
+def handoff_digest(path: Path) -> str:
+    """The manifest digest recorded in the index.json of an OCI layout directory or archive (exactly one image)."""
+    if path.is_dir():
+        index = json.loads((path / "index.json").read_bytes())
+    else:
+        with tarfile.open(path, mode="r:") as tar:
+            handle = tar.extractfile(tar.getmember("index.json"))
+            if handle is None:
+                raise StepError(f"{path}: index.json is not a file")
+            index = json.loads(handle.read())
     manifests = index.get("manifests") or []
     if len(manifests) != 1 or not DIGEST_RE.fullmatch(str(manifests[0].get("digest", ""))):
-        raise StepError(f"{archive}: expected one image in index.json, found {len(manifests)}")
+        raise StepError(f"{path}: expected one image in index.json, found {len(manifests)}")
     return str(manifests[0]["digest"])
 
 
+def handoff_bytes(path: Path) -> int:
+    """The size of what publish-image reads: the archive, or every file in the layout."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+
+
+def _is_oci_layout(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and (path / "oci-layout").is_file()
+
+
+def remove_stale_image(archive: Path, log: StepLogger) -> None:
+    """What an earlier run handed off goes first (a failed build must leave nothing behind): a file or link at the
+    archive path, and the layout this step writes. A directory that is not an OCI layout is left alone."""
+    for path in (archive, layout_path(archive)):
+        if path.is_symlink() or path.is_file():
+            log.info(f"removing the previous hand-off {path}")
+            path.unlink()
+        elif _is_oci_layout(path):
+            log.info(f"removing the previous hand-off {path}")
+            shutil.rmtree(path)
+
+
+def _push_argv(p: BuildPlan, runroot: Path, digest_file: Path, destination: str) -> list[str]:
+    return [
+        *global_args(p.storage, runroot),
+        "push",
+        "--quiet",
+        "--digestfile",
+        str(digest_file),
+        # The one compression of the hand-off: publish-image pushes these blobs as they are.
+        "--compression-format",
+        p.compression,
+        local_ref(p.image),
+        destination,
+    ]
+
+
+def _checked_digest(p: BuildPlan, runroot: Path, written: Path, env: dict[str, str], log: StepLogger) -> str:
+    """Write the hand-off to `written` (an empty temp dir or an absent temp file) and return its digest."""
+    digest_file = runroot / "digest"
+    transport = "oci" if p.handoff == HANDOFF_LAYOUT else "oci-archive"
+    code, tail = stream(_push_argv(p, runroot, digest_file, f"{transport}:{written}:{p.image}"), log, env)
+    if code != 0:
+        raise StepError(f"writing the {p.handoff} hand-off failed: {failure_reason(tail, code)}", EXIT_FAILURE)
+    reported = digest_file.read_text().strip() if digest_file.is_file() else ""
+    handed_off = handoff_digest(written)
+    if reported and reported != handed_off:
+        raise StepError(f"buildah reported digest {reported} but the {p.handoff} holds {handed_off}")
+    return handed_off
+
+
+def hand_off(p: BuildPlan, runroot: Path, env: dict[str, str], log: StepLogger) -> str:
+    """Write the image for publish-image under a temp name next to the archive path, then move it into place."""
+    if p.handoff == HANDOFF_ARCHIVE:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.archive.name}.", suffix=".tmp", dir=p.archive.parent)
+        os.close(fd)
+        tmp_archive = Path(tmp_name)
+        try:
+            tmp_archive.unlink()  # buildah creates the archive itself
+            digest = _checked_digest(p, runroot, tmp_archive, env, log)
+            os.replace(tmp_archive, p.archive)
+        finally:
+            tmp_archive.unlink(missing_ok=True)
+        return digest
+    tmp_layout = Path(tempfile.mkdtemp(prefix=f".{p.layout.name}.", suffix=".tmp", dir=p.archive.parent))
+    tmp_link = p.archive.with_name(f".{p.archive.name}.{tmp_layout.name}.link")
+    try:
+        digest = _checked_digest(p, runroot, tmp_layout, env, log)
+        os.rename(tmp_layout, p.layout)  # remove_stale_handoff cleared the name
+        tmp_link.symlink_to(p.layout.name)  # relative: it resolves wherever the workspace is mounted
+        os.replace(tmp_link, p.archive)
+    finally:
+        shutil.rmtree(tmp_layout, ignore_errors=True)
+        tmp_link.unlink(missing_ok=True)
+    return digest
+
+
 def build(p: BuildPlan, log: StepLogger) -> str:
-    """Run bud and push; return the archived manifest digest. The archive appears only when complete."""
+    """Run bud, then hand the image off; return its manifest digest. The hand-off appears only when complete."""
     p.storage.mkdir(parents=True, exist_ok=True)
     p.archive.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -447,49 +560,14 @@ def build(p: BuildPlan, log: StepLogger) -> str:
                 raise StepError(f"build of {p.image} failed on a registry error (transient): {reason}", EXIT_TRANSIENT)
             raise StepError(f"build of {p.image} failed: {reason}", EXIT_FAILURE)
         log.info(f"built {p.image} in {time.monotonic() - started:.1f}s")
-
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.archive.name}.", suffix=".tmp", dir=p.archive.parent)
-        os.close(fd)
-        tmp_archive = Path(tmp_name)
-        digest_file = runroot / "digest"
-        try:
-            tmp_archive.unlink()  # buildah creates the archive itself
-            push_argv = [
-                *global_args(p.storage, runroot),
-                "push",
-                "--quiet",
-                "--digestfile",
-                str(digest_file),
-                # The one compression of the hand-off: publish-image pushes these blobs as they are.
-                "--compression-format",
-                p.compression,
-                local_ref(p.image),
-                f"oci-archive:{tmp_archive}:{p.image}",
-            ]
-            code, tail = stream(push_argv, log, env)
-            if code != 0:
-                raise StepError(f"writing the OCI archive failed: {failure_reason(tail, code)}", EXIT_FAILURE)
-            digest = digest_file.read_text().strip() if digest_file.is_file() else ""
-            archived = archive_digest(tmp_archive)
-            if digest and digest != archived:
-                raise StepError(f"buildah reported digest {digest} but the archive holds {archived}")
-            os.replace(tmp_archive, p.archive)
-        finally:
-            tmp_archive.unlink(missing_ok=True)
-    return archived
-
-
-def remove_stale_archive(value: str, log: StepLogger) -> None:
-    """An archive left by an earlier run goes first: a failed build must leave no archive behind."""
-    if value and Path(value).is_file():
-        log.info(f"removing the previous archive {value}")
-        Path(value).unlink()
+        return hand_off(p, runroot, env, log)
 
 
 def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     opts = BuildOptions.parse(PROG, DESCRIPTION, argv)
     check_isolation(opts.isolation, opts.uid_map, log)
-    remove_stale_archive(opts.archive, log)
+    if opts.archive.strip():
+        remove_stale_image(Path(opts.archive).absolute(), log)
     avoidance.remove_stale_handoff(opts.avoidance_file, log)
     build_plan = plan(opts)
     decision = avoidance.decide(
@@ -514,8 +592,10 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     outputs = Outputs()
     outputs.set(OUT_IMAGE_DIGEST, digest)
     outputs.commit()
-    size_mib = build_plan.archive.stat().st_size / (1024 * 1024)
+    written = build_plan.archive if build_plan.handoff == HANDOFF_ARCHIVE else build_plan.layout
+    size_mib = handoff_bytes(written) / (1024 * 1024)
     log.info(
-        f"wrote {build_plan.archive} ({size_mib:.1f} MiB, {build_plan.compression} layers), {build_plan.image}@{digest}"
+        f"wrote the {build_plan.handoff} {written} ({size_mib:.1f} MiB, {build_plan.compression} layers), "
+        f"{build_plan.image}@{digest}"
     )
     return 0

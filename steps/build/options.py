@@ -23,6 +23,12 @@ ISOLATION_NONE = "none"  # trusted nodes or a sandboxed runtime (gVisor, Kata); 
 ISOLATIONS = (ISOLATION_USER_NAMESPACE, ISOLATION_PRIVILEGED, ISOLATION_NONE)
 UID_MAP = "/proc/self/uid_map"
 
+# How the image reaches publish-image (setting build.handoff_format, env IMAGE_HANDOFF_FORMAT).
+HANDOFF_LAYOUT = "oci-layout"  # an OCI layout directory beside the archive path, which links to it: no tar to wrap
+HANDOFF_ARCHIVE = "oci-archive"  # one tar file at the archive path (`podman load` names the image from it)
+HANDOFF_FORMATS = (HANDOFF_LAYOUT, HANDOFF_ARCHIVE)
+HANDOFF_ENV = "IMAGE_HANDOFF_FORMAT"
+
 # Presets: the step writes the Dockerfile itself (outside the source tree) and builds the context with it.
 PRESET_NONE = ""
 PRESET_REACT = "react"
@@ -108,14 +114,29 @@ OPTIONS: list[Option] = [
         "compression",
         ("--layer-compression",),
         compression.ENV,
-        f"compression of the layers in the OCI archive: {', '.join(compression.LAYER_COMPRESSIONS)} "
+        f"compression of the layers handed to publish-image: {', '.join(compression.LAYER_COMPRESSIONS)} "
         "(zstd: containerd >= 1.5 or CRI-O to run the image)",
         default=compression.GZIP,
         param=compression.PARAM,
     ),
     Option("uid_map", ("--uid-map",), "BUILD_UID_MAP_FILE", "uid_map file the isolation check reads", default=UID_MAP),
     Option("source_dir", ("--source-dir",), "SOURCE_DIR", "source root", default=contract.SOURCE_DIR),
-    Option("archive", ("--archive",), "IMAGE_ARCHIVE", "OCI archive to write", default=contract.IMAGE_ARCHIVE),
+    Option(
+        "archive",
+        ("--archive",),
+        "IMAGE_ARCHIVE",
+        "where publish-image finds the image: a link to the OCI layout <archive without .tar>.oci (oci-layout), or "
+        "the OCI archive itself (oci-archive)",
+        default=contract.IMAGE_ARCHIVE,
+    ),
+    Option(
+        "handoff_format",
+        ("--handoff-format",),
+        HANDOFF_ENV,
+        f"how the image is handed to publish-image: {', '.join(HANDOFF_FORMATS)} ({HANDOFF_LAYOUT} writes the "
+        f"layers once and publish-image reads them in place; {HANDOFF_ARCHIVE} is one tar that `podman load` names)",
+        default=HANDOFF_LAYOUT,
+    ),
     Option(
         "storage_dir",
         ("--storage-dir",),
@@ -190,6 +211,7 @@ BuildOptionName = Literal[
     "uid_map",
     "source_dir",
     "archive",
+    "handoff_format",
     "storage_dir",
     "auth_file",
     "cache_auth_file",
@@ -222,6 +244,7 @@ class BuildOptions(StepOptions[BuildOptionName]):
     uid_map: str
     source_dir: str
     archive: str
+    handoff_format: str
     storage_dir: str
     auth_file: str
     cache_auth_file: str

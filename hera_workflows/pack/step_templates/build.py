@@ -11,12 +11,14 @@ from hera.workflows import models as m
 
 from hera_workflows.pack import blocks as c
 from hera_workflows.pack.settings import Settings
-from steps.build.options import OPTIONS
+from steps.build.options import HANDOFF_ENV, OPTIONS
 from steps.common import compression, contract
 
 DESCRIPTION = (
     "Build /mnt/vol/source with buildah (Dockerfile/Containerfile; build args and build env as JSON lists of "
-    '{"name","value"}; optional registry layer cache) into the OCI archive /mnt/vol/app-image.tar. '
+    '{"name","value"}; optional registry layer cache) and hand the image to publish-image at '
+    "/mnt/vol/app-image.tar (a link to the OCI layout /mnt/vol/app-image.oci, or one OCI archive: setting "
+    "build.handoff_format). "
     "Outputs image-digest. Runs without privileged mode: user namespace (hostUsers: false, checked at start) "
     "plus SYS_ADMIN. Holds no push credentials and no service-account token: only an optional pull Secret "
     "(`registry-pull-secret`) and, opted into separately, a Secret that may push the layer cache "
@@ -60,7 +62,16 @@ def step_template(settings: Settings) -> c.StepTemplate:
             command=c.step_command(contract.IMAGE_REPO_BUILD),
             settings=settings.steps.build,
             inputs=inputs,
-            env=[*env, *c.constant_env({"TMPDIR": VAR_TMP_DIR, "BUILDAH_ISOLATION": "chroot"})],
+            env=[
+                *env,
+                *c.constant_env(
+                    {
+                        "TMPDIR": VAR_TMP_DIR,
+                        "BUILDAH_ISOLATION": "chroot",
+                        HANDOFF_ENV: settings.build.handoff_format,
+                    }
+                ),
+            ],
             outputs=c.output_parameters([contract.OUT_IMAGE_DIGEST]),
             secrets=build_secrets(settings),
             extra_volumes=[
