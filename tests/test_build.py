@@ -196,6 +196,10 @@ def test_build_writes_oci_archive_and_digest(
     layout = workspace.archive.with_suffix(".oci")
     assert workspace.archive.is_symlink() and os.readlink(workspace.archive) == "app-image.oci"
     assert (layout / "oci-layout").is_file() and not layout.is_symlink()
+    # publish-image runs as uid 10001: every directory must be 0755 and every file 0644 (no fsGroup on hostPath).
+    modes = {oct(path.stat().st_mode & 0o777) for path in [layout, *layout.rglob("*")] if path.is_dir()}
+    assert modes == {"0o755"}, modes
+    assert {oct(path.stat().st_mode & 0o777) for path in layout.rglob("*") if path.is_file()} == {"0o644"}
     names = sorted(p.name for p in workspace.archive.parent.iterdir())
     assert names == ["app-image.oci", "app-image.tar", "source"], "temp files left"
     digest = workspace.output("image-digest").read_text()

@@ -521,6 +521,9 @@ def hand_off(p: BuildPlan, runroot: Path, env: dict[str, str], log: StepLogger) 
             tmp_archive.unlink(missing_ok=True)
         return digest
     tmp_layout = Path(tempfile.mkdtemp(prefix=f".{p.layout.name}.", suffix=".tmp", dir=p.archive.parent))
+    # mkdtemp makes it 0700; publish-image runs as another uid (10001) and must read it, as it reads the 0644 files
+    # and 0755 directories buildah writes inside (a hostPath or NFS workspace gets no fsGroup fix-up).
+    tmp_layout.chmod(0o755)
     tmp_link = p.archive.with_name(f".{p.archive.name}.{tmp_layout.name}.link")
     try:
         digest = _checked_digest(p, runroot, tmp_layout, env, log)
