@@ -25,7 +25,7 @@ from benchmarks import fixtures
 from benchmarks.harness import BenchError, Context, Measurement, Skip, median_of, ratio, run_timed
 
 NAME = "handoff"
-TITLE = "build -> registry hand-off: buildah + OCI archive + skopeo vs podman build/save/load/tag/push"
+TITLE = "build -> registry hand-off: buildah + OCI layout (or archive) + skopeo vs podman build/save/load/tag/push"
 
 FULL_LARGE_MB = 300
 QUICK_LARGE_MB = 100
