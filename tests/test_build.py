@@ -267,6 +267,18 @@ def test_a_directory_that_is_no_layout_at_the_archive_path_is_refused_and_kept(w
     assert (workspace.archive / "keep.txt").read_text() == "not ours"
 
 
+def test_a_foreign_file_where_the_layout_goes_is_refused_and_kept(workspace: Workspace) -> None:
+    foreign = workspace.archive.with_suffix(".oci")
+    foreign.mkdir(parents=True)
+    (foreign / "keep.txt").write_text("not ours")
+    result = run_build(workspace, "--context", "services/api", "--dockerfile", "services/api/Dockerfile")
+    assert result.returncode == 1, result.stderr
+    assert f"--archive (env IMAGE_ARCHIVE): {foreign}, where the OCI layout goes, exists and is no OCI layout" in (
+        result.stderr
+    )
+    assert (foreign / "keep.txt").read_text() == "not ours"
+
+
 def test_unknown_handoff_format_names_the_field(workspace: Workspace) -> None:
     defaults = ["--context", "services/api", "--dockerfile", "services/api/Dockerfile"]
     result = run_build(workspace, *defaults, "--handoff-format", "tarball")

@@ -278,6 +278,9 @@ def plan(opts: BuildOptions) -> BuildPlan:
         raise StepError(
             f"{opts.label('handoff_format')}: {handoff!r} is not one of {', '.join(HANDOFF_FORMATS)}", EXIT_USAGE
         )
+    layout = layout_path(archive)
+    if handoff == HANDOFF_LAYOUT and (layout.exists() or layout.is_symlink()):  # not a layout: left by someone else
+        raise StepError(f"{opts.label('archive')}: {layout}, where the OCI layout goes, exists and is no OCI layout")
     cache_repo = opts.cache_repo.strip()
     if cache_repo and (("://" in cache_repo) or "@" in cache_repo or cache_repo.count(":") > 1):
         raise StepError(
