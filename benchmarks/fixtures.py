@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from benchmarks.harness import BenchError, Context, Skip, Timed, run_timed
 from steps.common.contract import OUTPUTS_DIR_ENV
+from steps.common.oci_layout import total_bytes
 from testkit import reference
 
 if TYPE_CHECKING:  # testkit.registry imports pytest: loaded only when a benchmark needs the registry
@@ -279,6 +280,4 @@ def read_output(outputs: Path, name: str) -> str:
 
 def mib(path: Path) -> float:
     """The size of a file, or of every file in a directory (an OCI layout, also through a link)."""
-    if path.is_dir():
-        return sum(item.stat().st_size for item in path.rglob("*") if item.is_file()) / (1024 * 1024)
-    return path.stat().st_size / (1024 * 1024)
+    return total_bytes(path) / (1024 * 1024)

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections import deque
@@ -43,6 +42,7 @@ from steps.common.compression import GZIP, layer_compression
 from steps.common.contract import EXIT_FAILURE, EXIT_TRANSIENT, EXIT_USAGE, OUT_IMAGE_DIGEST
 from steps.common.imageref import DIGEST_RE, image_tag, validate_image_name
 from steps.common.log import StepError, StepLogger
+from steps.common.oci_layout import read_member, total_bytes
 from steps.common.outputs import Outputs
 
 PROG = "python -m steps.build"
@@ -444,25 +444,14 @@ def layout_path(archive: Path) -> Path:
 
 def handoff_digest(path: Path) -> str:
     """The manifest digest recorded in the index.json of an OCI layout directory or archive (exactly one image)."""
-    if path.is_dir():
-        index = json.loads((path / "index.json").read_bytes())
-    else:
-        with tarfile.open(path, mode="r:") as tar:
-            handle = tar.extractfile(tar.getmember("index.json"))
-            if handle is None:
-                raise StepError(f"{path}: index.json is not a file")
-            index = json.loads(handle.read())
+    raw = read_member(path, "index.json")
+    if raw is None:
+        raise StepError(f"{path}: no index.json")
+    index = json.loads(raw)
     manifests = index.get("manifests") or []
     if len(manifests) != 1 or not DIGEST_RE.fullmatch(str(manifests[0].get("digest", ""))):
         raise StepError(f"{path}: expected one image in index.json, found {len(manifests)}")
     return str(manifests[0]["digest"])
-
-
-def handoff_bytes(path: Path) -> int:
-    """The size of what publish-image reads: the archive, or every file in the layout."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
 
 
 def _is_oci_layout(path: Path) -> bool:
@@ -530,7 +519,7 @@ def hand_off(p: BuildPlan, runroot: Path, env: dict[str, str], log: StepLogger) 
     tmp_link = p.archive.with_name(f".{p.archive.name}.{tmp_layout.name}.link")
     try:
         digest = _checked_digest(p, runroot, tmp_layout, env, log)
-        os.rename(tmp_layout, p.layout)  # remove_stale_handoff cleared the name
+        os.rename(tmp_layout, p.layout)  # free: remove_stale_image cleared it, plan() refused anything else
         tmp_link.symlink_to(p.layout.name)  # relative: it resolves wherever the workspace is mounted
         os.replace(tmp_link, p.archive)
     finally:
@@ -599,7 +588,7 @@ def main(log: StepLogger, argv: Sequence[str] | None = None) -> int:
     outputs.set(OUT_IMAGE_DIGEST, digest)
     outputs.commit()
     written = build_plan.archive if build_plan.handoff == HANDOFF_ARCHIVE else build_plan.layout
-    size_mib = handoff_bytes(written) / (1024 * 1024)
+    size_mib = total_bytes(written) / (1024 * 1024)
     log.info(
         f"wrote the {build_plan.handoff} {written} ({size_mib:.1f} MiB, {build_plan.compression} layers), "
         f"{build_plan.image}@{digest}"

@@ -38,6 +38,7 @@ from steps.common.imageref import (
     validate_registry,
 )
 from steps.common.log import StepError, StepLogger, redactor
+from steps.common.oci_layout import read_member
 from steps.common.outputs import Outputs
 from steps.publish_image import retag
 from steps.publish_image.options import PublishOptions
@@ -121,24 +122,12 @@ def detect_source(path: Path, field: str) -> Source:
     )
 
 
-def _read_member(source: Source, name: str) -> bytes | None:
-    if source.transport == "oci":
-        path = source.path / name
-        return path.read_bytes() if path.is_file() else None
-    with tarfile.open(source.path, mode="r:") as tar:
-        try:
-            handle = tar.extractfile(name)
-        except KeyError:
-            return None
-        return handle.read() if handle is not None else None
-
-
 def oci_layer_media_types(source: Source) -> list[str]:
     """The layer media types of an OCI archive/layout's one image ([] when they cannot be read: not OCI)."""
     if source.transport not in ("oci", "oci-archive") or source.manifest_digest is None:
         return []
     try:
-        raw = _read_member(source, f"blobs/sha256/{source.manifest_digest.removeprefix('sha256:')}")
+        raw = read_member(source.path, f"blobs/sha256/{source.manifest_digest.removeprefix('sha256:')}")
         manifest = json.loads(raw) if raw is not None else None
     except (OSError, ValueError, tarfile.TarError):
         return []
